@@ -12,7 +12,7 @@
 CABA_BASE_TREE=$CABA_CACHE/src-base
 CABA_SERIES_STAMP=$CABA_SRC/.git/caba-applied   # "<hash of patches/> <commit>"
 
-git_k() { git -C "$CABA_SRC" -c user.name=caba-workbench -c user.email=caba@localhost "$@"; }
+git_k() { git -C "$CABA_SRC" -c user.name="CABA developers" -c user.email=caba@example.org "$@"; }
 
 series_hash() {
 	cat "$CABA_REPO"/patches/*.patch 2>/dev/null | sha256sum | cut -c1-16
@@ -30,7 +30,7 @@ tree_init() {
 	# Debian's .gitignore ends with "/*" (it ignores the whole top level), so force
 	# the add: everything in the pristine tarball is source.
 	git -C "$CABA_SRC.tmp" add -f -A
-	git -C "$CABA_SRC.tmp" -c user.name=caba-workbench -c user.email=caba@localhost \
+	git -C "$CABA_SRC.tmp" -c user.name="CABA developers" -c user.email=caba@example.org \
 		commit -q -m "Linux $(make -s -C "$CABA_SRC.tmp" kernelversion) from Debian's $CABA_LINUX_PKG"
 	git -C "$CABA_SRC.tmp" tag base
 	mv "$CABA_SRC.tmp" "$CABA_SRC"

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The CABA invariants I1-I8 of caba-spec.md as a pure function over a
+//! snapshot of plain data. The kernel module fills the snapshot while the
+//! system is frozen; the host tests (host/) build snapshots by hand. Only
+//! `core` is used, and nothing here allocates: the caller lends scratch space.
+
+use core::fmt;
+
+/// One process (thread group) as the snapshot saw it. `key` and `caba` are
+/// identities (the kernel's signal_struct addresses); nothing here follows
+/// them as pointers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Proc {
+    pub key: usize,
+    /// Key of the CABA, 0 for none.
+    pub caba: usize,
+    /// The tgid in the initial pid namespace (0 for init_task).
+    pub tgid: i32,
+    /// Level of the process's own pid namespace.
+    pub level: u32,
+    /// Key of the process's own pid namespace.
+    pub ns: usize,
+    /// start_boottime of the group leader.
+    pub start: u64,
+}
+
+/// One entry on a CABA-descendants list: `member` was found on the list of
+/// the process `list`. A `member` of 0 marks a list that did not end within
+/// the walk's bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub list: usize,
+    pub member: usize,
+}
+
+/// A pid namespace: its parent's key (0 for the initial one) and level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ns {
+    pub key: usize,
+    pub parent: usize,
+    pub level: u32,
+}
+
+/// What the checker was given. `procs` must be sorted by key (`sort`).
+pub struct Snapshot<'a> {
+    /// Key of init_task's process, the root.
+    pub root: usize,
+    pub procs: &'a [Proc],
+    pub entries: &'a [Entry],
+    pub ns: &'a [Ns],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// I1: a process other than init_task has no CABA.
+    NoCaba,
+    /// I1: the CABA is no present process.
+    CabaNotPresent { caba: usize },
+    /// I2, I8: not on its CABA's list.
+    NotListed { caba_tgid: i32 },
+    /// I2: on its CABA's list more than once.
+    ListedTimes { caba_tgid: i32, times: u32 },
+    /// I2: on the list of `owner_tgid`, but its CABA is another process.
+    WrongList { owner_tgid: i32 },
+    /// I2: a list holds an entry that is no present process.
+    StrangerOnList { entry: usize },
+    /// I2: the list did not end within the bound.
+    EndlessList,
+    /// I3: the CABA chain does not reach init_task (a cycle).
+    Cycle,
+    /// I4: the CABA's pid namespace is neither ours nor an ancestor.
+    ForeignNs { caba_tgid: i32, caba_level: u32, level: u32 },
+    /// I6: list entries and processes do not match in number.
+    Count { entries: usize, processes: usize },
+    /// I7: the CABA started after the process.
+    StartedLater { caba_tgid: i32, caba_start: u64, start: u64 },
+    /// I8: init_task has a CABA.
+    RootHasCaba { caba: usize },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// tgid of the process concerned (0 for global and root violations).
+    pub tgid: i32,
+    pub kind: Kind,
+}
+
+impl Violation {
+    pub fn invariant(&self) -> &'static str {
+        match self.kind {
+            Kind::NoCaba | Kind::CabaNotPresent { .. } => "I1",
+            Kind::NotListed { .. } => "I2/I8",
+            Kind::ListedTimes { .. } | Kind::WrongList { .. } | Kind::StrangerOnList { .. } | Kind::EndlessList => "I2",
+            Kind::Cycle => "I3",
+            Kind::ForeignNs { .. } => "I4",
+            Kind::Count { .. } => "I6",
+            Kind::StartedLater { .. } => "I7",
+            Kind::RootHasCaba { .. } => "I8",
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} pid {}: ", self.invariant(), self.tgid)?;
+        match self.kind {
+            Kind::NoCaba => write!(f, "found no CABA, expected one (only init_task has none)"),
+            Kind::CabaNotPresent { caba } => write!(f, "found CABA {caba:#x}, expected a present process"),
+            Kind::NotListed { caba_tgid } => write!(f, "found on no list, expected on the list of its CABA {caba_tgid}"),
+            Kind::ListedTimes { caba_tgid, times } => write!(f, "found {times} times on the list of {caba_tgid}, expected once"),
+            Kind::WrongList { owner_tgid } => write!(f, "found on the list of {owner_tgid}, expected only on its CABA's"),
+            Kind::StrangerOnList { entry } => write!(f, "list holds {entry:#x}, expected present processes only"),
+            Kind::EndlessList => write!(f, "list did not end within the bound, expected a finite list"),
+            Kind::Cycle => write!(f, "CABA chain loops, expected it to reach init_task"),
+            Kind::ForeignNs { caba_tgid, caba_level, level } => write!(
+                f,
+                "CABA {caba_tgid} (level {caba_level}) lives outside our namespace chain (level {level}), expected our namespace or an ancestor"
+            ),
+            Kind::Count { entries, processes } => write!(f, "found {entries} list entries, expected {processes} (processes less init_task)"),
+            Kind::StartedLater { caba_tgid, caba_start, start } => {
+                write!(f, "CABA {caba_tgid} started at {caba_start}, after us at {start}, expected no later")
+            }
+            Kind::RootHasCaba { caba } => write!(f, "init_task has CABA {caba:#x}, expected none"),
+        }
+    }
+}
+
+/// What a successful check measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub processes: usize,
+    pub entries: usize,
+    /// The longest CABA chain, in steps to init_task.
+    pub deepest: u32,
+    pub violations: usize,
+}
+
+/// Sort processes by key, as `check` needs them.
+pub fn sort(procs: &mut [Proc]) {
+    procs.sort_unstable_by_key(|p| p.key);
+}
+
+impl Snapshot<'_> {
+    fn index(&self, key: usize) -> Option<usize> {
+        if key == 0 {
+            return None;
+        }
+        self.procs.binary_search_by_key(&key, |p| p.key).ok()
+    }
+
+    fn ns(&self, key: usize) -> Option<&Ns> {
+        self.ns.iter().find(|n| n.key == key)
+    }
+
+    /// Whether namespace `inner` is `outer` or lies below it.
+    fn ns_within(&self, inner: usize, outer: usize) -> bool {
+        let mut cur = inner;
+        for _ in 0..=64 {
+            if cur == outer {
+                return true;
+            }
+            match self.ns(cur) {
+                Some(n) if n.parent != 0 => cur = n.parent,
+                _ => return false,
+            }
+        }
+        false
+    }
+}
+
+/// Scratch space for `check`: two words per process.
+pub fn scratch_len(processes: usize) -> usize {
+    2 * processes
+}
+
+const UNSEEN: u32 = u32::MAX;
+const ON_PATH: u32 = u32::MAX - 1;
+
+/// Check every invariant; report each violation to `report`. `scratch` must
+/// hold `scratch_len(snap.procs.len())` words.
+pub fn check(snap: &Snapshot<'_>, scratch: &mut [u32], report: &mut dyn FnMut(&Violation)) -> Summary {
+    let n = snap.procs.len();
+    let mut sum = Summary { processes: n, ..Summary::default() };
+    let mut bad = |v: Violation, sum: &mut Summary| {
+        sum.violations += 1;
+        report(&v);
+    };
+    if scratch.len() < scratch_len(n) {
+        // Not a kernel state: a caller bug. Report it as a global violation.
+        bad(Violation { tgid: 0, kind: Kind::Count { entries: scratch.len(), processes: n } }, &mut sum);
+        return sum;
+    }
+    let (listed, rest) = scratch.split_at_mut(n);
+    let depth = &mut rest[..n];
+    listed.fill(0);
+
+    // I2, I6, I8: list membership, counted per process.
+    let mut entries = 0;
+    for e in snap.entries {
+        let owner_tgid = snap.index(e.list).map_or(0, |i| snap.procs[i].tgid);
+        if e.member == 0 {
+            bad(Violation { tgid: owner_tgid, kind: Kind::EndlessList }, &mut sum);
+            continue;
+        }
+        entries += 1;
+        match snap.index(e.member) {
+            None => bad(Violation { tgid: owner_tgid, kind: Kind::StrangerOnList { entry: e.member } }, &mut sum),
+            Some(m) if snap.procs[m].caba != e.list => {
+                bad(Violation { tgid: snap.procs[m].tgid, kind: Kind::WrongList { owner_tgid } }, &mut sum)
+            }
+            Some(m) => listed[m] += 1,
+        }
+    }
+    sum.entries = entries;
+    let expected = n.saturating_sub(usize::from(snap.index(snap.root).is_some()));
+    if entries != expected {
+        bad(Violation { tgid: 0, kind: Kind::Count { entries, processes: expected } }, &mut sum);
+    }
+
+    for (i, p) in snap.procs.iter().enumerate() {
+        if p.key == snap.root {
+            if p.caba != 0 {
+                bad(Violation { tgid: p.tgid, kind: Kind::RootHasCaba { caba: p.caba } }, &mut sum);
+            }
+            continue;
+        }
+        let Some(c) = snap.index(p.caba) else {
+            let kind = if p.caba == 0 { Kind::NoCaba } else { Kind::CabaNotPresent { caba: p.caba } };
+            bad(Violation { tgid: p.tgid, kind }, &mut sum);
+            continue;
+        };
+        let caba = &snap.procs[c];
+        match listed[i] {
+            1 => {}
+            0 => bad(Violation { tgid: p.tgid, kind: Kind::NotListed { caba_tgid: caba.tgid } }, &mut sum),
+            times => bad(Violation { tgid: p.tgid, kind: Kind::ListedTimes { caba_tgid: caba.tgid, times } }, &mut sum),
+        }
+        // I4: the CABA's namespace is ours or an ancestor of ours.
+        if caba.level > p.level || !snap.ns_within(p.ns, caba.ns) {
+            bad(Violation { tgid: p.tgid, kind: Kind::ForeignNs { caba_tgid: caba.tgid, caba_level: caba.level, level: p.level } }, &mut sum);
+        }
+        // I7: born no earlier than the CABA.
+        if caba.start > p.start {
+            bad(Violation { tgid: p.tgid, kind: Kind::StartedLater { caba_tgid: caba.tgid, caba_start: caba.start, start: p.start } }, &mut sum);
+        }
+    }
+
+    // I3: every chain reaches the root; depths memoized, so O(n) in all.
+    enum End {
+        Known(u32),
+        Cycle,
+        Broken, // a missing CABA: reported under I1 already
+    }
+    depth.fill(UNSEEN);
+    for start in 0..n {
+        if depth[start] != UNSEEN {
+            continue;
+        }
+        // Walk up, marking the path, until the root, a known depth or a break.
+        let mut cur = start;
+        let mut steps = 0u32;
+        let end = loop {
+            if snap.procs[cur].key == snap.root {
+                depth[cur] = 0;
+                break End::Known(0);
+            }
+            match depth[cur] {
+                ON_PATH => break End::Cycle,
+                UNSEEN => {}
+                d => break End::Known(d),
+            }
+            depth[cur] = ON_PATH;
+            steps += 1;
+            match snap.index(snap.procs[cur].caba) {
+                Some(next) => cur = next,
+                None => break End::Broken,
+            }
+        };
+        let mut d = match end {
+            End::Known(base) => Some(base + steps),
+            End::Cycle => {
+                bad(Violation { tgid: snap.procs[start].tgid, kind: Kind::Cycle }, &mut sum);
+                None
+            }
+            End::Broken => None,
+        };
+        // Unwind along the marked path, giving each process its depth.
+        let mut p = start;
+        while depth[p] == ON_PATH {
+            depth[p] = match d {
+                Some(v) => {
+                    sum.deepest = sum.deepest.max(v);
+                    d = Some(v - 1);
+                    v
+                }
+                None => 0, // no depth: never report this path again
+            };
+            match snap.index(snap.procs[p].caba) {
+                Some(next) => p = next,
+                None => break,
+            }
+        }
+    }
+    sum
+}
