@@ -8,6 +8,10 @@
 //! Standard library only; KTAP output. Environment:
 //!   CABA_SEED=<n>         first seed of the randomized test (default: time)
 //!   CABA_RANDOM_RUNS=<n>  number of random sequences (default 200)
+//!   CABA_TEST_AFTER_EACH=<shell command>
+//!                         run after every test (for scenarios: before their
+//!                         processes are torn down), e.g. loading a checker
+//!                         module; its failure fails the test
 
 mod model;
 mod random;
@@ -19,6 +23,24 @@ mod world;
 use scenarios::TestResult;
 
 type Test = (&'static str, fn() -> TestResult);
+
+/// Run CABA_TEST_AFTER_EACH, if set.
+pub fn after_each_hook() -> Result<(), String> {
+    let Ok(cmd) = std::env::var("CABA_TEST_AFTER_EACH") else { return Ok(()) };
+    let out = std::process::Command::new("/bin/sh").arg("-c").arg(&cmd).output().map_err(|e| format!("after-each hook: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    Err(format!("after-each hook '{cmd}' failed ({}): {}", out.status, text.trim().replace('\n', " | ")))
+}
+
+/// Tests that do not end in World scenarios run the hook afterwards.
+fn with_hook(result: TestResult) -> TestResult {
+    let note = result?;
+    after_each_hook()?;
+    Ok(note)
+}
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
@@ -46,11 +68,11 @@ const TESTS: &[Test] = &[
     ("setns_caba_outside_namespace", scenarios::setns_caba_outside),
     ("unshare_pid_ns_then_fork", scenarios::unshare_then_fork),
     ("deepest_nesting_32_levels", scenarios::deepest_nesting),
-    ("release_1000_descendants", || scenarios::release_many(1000)),
-    ("racing_readers", || scenarios::racing_readers(4, 40, 4)),
-    ("access_other_uid_sees_zeros", scenarios::access),
+    ("release_1000_descendants", || with_hook(scenarios::release_many(1000))),
+    ("racing_readers", || with_hook(scenarios::racing_readers(4, 40, 4))),
+    ("access_other_uid_sees_zeros", || with_hook(scenarios::access())),
     ("complex_sessions", scenarios::complex_sessions),
-    ("randomized", randomized),
+    ("randomized", || with_hook(randomized())),
 ];
 
 /// Why the tests cannot run here, if they cannot.

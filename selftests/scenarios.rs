@@ -9,7 +9,10 @@ use crate::world::{self, World, CLONE_PARENT, NEW_PID_NS, PLAIN};
 
 pub type TestResult = Result<String, String>;
 
+/// End of a scenario: run the after-each hook while its processes are all
+/// still there, then report what was compared.
 fn done(w: &World) -> TestResult {
+    crate::after_each_hook()?;
     Ok(format!("{} steps, {} status lines compared", w.steps.len(), w.compared))
 }
 
@@ -438,17 +441,8 @@ pub fn complex_sessions() -> TestResult {
 pub struct Fd(std::fs::File);
 
 fn pipe() -> Result<(Fd, Fd), String> {
-    extern "C" {
-        fn pipe(fds: *mut i32) -> i32;
-    }
-    let mut fds = [0i32; 2];
-    // SAFETY: fds has room for the two descriptors pipe() returns.
-    if unsafe { pipe(fds.as_mut_ptr()) } != 0 {
-        return Err(std::io::Error::last_os_error().to_string());
-    }
-    use std::os::fd::FromRawFd;
-    // SAFETY: pipe() just gave us these descriptors; each is owned once.
-    Ok(unsafe { (Fd(std::fs::File::from_raw_fd(fds[0])), Fd(std::fs::File::from_raw_fd(fds[1]))) })
+    let (r, w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
+    Ok((Fd(r), Fd(w)))
 }
 
 fn read_byte(fd: &Fd) -> Result<(), String> {

@@ -216,3 +216,16 @@ pub fn readable(fd: c_int, ms: i32) -> Result<bool> {
     let n = check(unsafe { poll(&mut p, 1, ms) } as c_long)?;
     Ok(n > 0)
 }
+
+/// A pipe: (read end, write end).
+pub fn pipe() -> Result<(std::fs::File, std::fs::File)> {
+    extern "C" {
+        fn pipe(fds: *mut c_int) -> c_int;
+    }
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: fds has room for the two descriptors pipe() returns.
+    check(unsafe { pipe(fds.as_mut_ptr()) } as c_long)?;
+    use std::os::fd::FromRawFd;
+    // SAFETY: pipe() just returned these descriptors; each is owned once.
+    Ok(unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) })
+}
