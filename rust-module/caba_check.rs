@@ -21,10 +21,12 @@
 //! reads the task list itself. Under PREEMPT_RT tasklist_lock sleeps and
 //! its holders can be preempted, so there the module refuses to load.
 
-use core::ffi::{c_int, c_void};
+use core::ffi::c_void;
 use kernel::prelude::*;
 
-mod invariants;
+// Public only to satisfy the kernel's unreachable_pub lint: the file is shared
+// with the host crate (host/), whose tests need its items public.
+pub mod invariants;
 
 module! {
     type: CabaCheck,
@@ -190,8 +192,7 @@ mod frozen {
         /// The system is frozen: every task on the task list and what it
         /// points at stays valid and unchanged while this runs.
         unsafe fn walk(&mut self) {
-            // SAFETY: init_task is a static that lives forever.
-            let init = unsafe { &raw mut bindings::init_task };
+            let init = &raw mut bindings::init_task;
             // SAFETY: init_task is a valid task; its signal is init_signals.
             self.root = unsafe { (*init).signal } as usize;
             // SAFETY: init_task is valid.
@@ -245,19 +246,23 @@ mod frozen {
                 self.overflow = Some("processes");
                 return;
             }
-            // The namespace chain, each namespace once.
-            let mut cur = ns;
-            for _ in 0..=bindings::MAX_PID_NS_LEVEL {
-                if cur.is_null() || self.ns.iter().any(|n| n.key == cur as usize) {
-                    break;
+            // The namespace chain, each namespace once. struct pid_namespace
+            // is opaque to Rust in 6.12, but the pid holds the namespace at
+            // every level: the parent of level g is level g - 1.
+            for g in (0..=level.min(MAX_PID_NS_LEVEL)).rev() {
+                // SAFETY: `pid` has level + 1 numbers and g <= level.
+                let (key, parent) = unsafe {
+                    let numbers = (*pid).numbers.as_ptr();
+                    let parent = if g == 0 { core::ptr::null_mut() } else { (*numbers.add(g as usize - 1)).ns };
+                    ((*numbers.add(g as usize)).ns as usize, parent as usize)
+                };
+                if self.ns.iter().any(|n| n.key == key) {
+                    break; // so are all its ancestors
                 }
-                // SAFETY: a live pid's namespaces and their parents are valid.
-                let (parent, level) = unsafe { ((*cur).parent, (*cur).level) };
-                if !push(&mut self.ns, Ns { key: cur as usize, parent: parent as usize, level }) {
+                if !push(&mut self.ns, Ns { key, parent, level: g }) {
                     self.overflow = Some("pid namespaces");
                     return;
                 }
-                cur = parent;
             }
         }
 
@@ -294,5 +299,7 @@ mod frozen {
         }
     }
 
-    const _: () = assert!(MAX_NS > bindings::MAX_PID_NS_LEVEL as usize);
+    /// From include/linux/pid_namespace.h.
+    const MAX_PID_NS_LEVEL: u32 = 32;
+    const _: () = assert!(MAX_NS > MAX_PID_NS_LEVEL as usize);
 }

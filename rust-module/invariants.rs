@@ -11,81 +11,132 @@ use core::fmt;
 /// them as pointers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Proc {
+    /// Identity of the process.
     pub key: usize,
-    /// Key of the CABA, 0 for none.
+    /// Identity of its CABA, 0 for none.
     pub caba: usize,
     /// The tgid in the initial pid namespace (0 for init_task).
     pub tgid: i32,
     /// Level of the process's own pid namespace.
     pub level: u32,
-    /// Key of the process's own pid namespace.
+    /// Identity of the process's own pid namespace.
     pub ns: usize,
     /// start_boottime of the group leader.
     pub start: u64,
 }
 
-/// One entry on a CABA-descendants list: `member` was found on the list of
-/// the process `list`. A `member` of 0 marks a list that did not end within
-/// the walk's bound.
+/// One entry on a CABA-descendants list.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Entry {
+    /// The process whose list this is.
     pub list: usize,
+    /// The process found on it; 0 marks a list that did not end within the
+    /// walk's bound.
     pub member: usize,
 }
 
-/// A pid namespace: its parent's key (0 for the initial one) and level.
+/// A pid namespace.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ns {
+    /// Identity of the namespace.
     pub key: usize,
+    /// Identity of its parent, 0 for the initial namespace.
     pub parent: usize,
+    /// Its level (0 for the initial namespace).
     pub level: u32,
 }
 
-/// What the checker was given. `procs` must be sorted by key (`sort`).
+/// What the checker is given.
 pub struct Snapshot<'a> {
     /// Key of init_task's process, the root.
     pub root: usize,
+    /// Every process, sorted by key (see [`sort`]).
     pub procs: &'a [Proc],
+    /// Every entry of every CABA-descendants list.
     pub entries: &'a [Entry],
+    /// Every pid namespace a process lives in, with its ancestors.
     pub ns: &'a [Ns],
 }
 
+/// What is wrong; the invariant is [`Violation::invariant`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// I1: a process other than init_task has no CABA.
     NoCaba,
-    /// I1: the CABA is no present process.
-    CabaNotPresent { caba: usize },
+    /// I1: the CABA (this key) is no present process.
+    CabaNotPresent {
+        /// The key found in ->caba.
+        caba: usize,
+    },
     /// I2, I8: not on its CABA's list.
-    NotListed { caba_tgid: i32 },
+    NotListed {
+        /// The CABA's tgid.
+        caba_tgid: i32,
+    },
     /// I2: on its CABA's list more than once.
-    ListedTimes { caba_tgid: i32, times: u32 },
-    /// I2: on the list of `owner_tgid`, but its CABA is another process.
-    WrongList { owner_tgid: i32 },
+    ListedTimes {
+        /// The CABA's tgid.
+        caba_tgid: i32,
+        /// How often it was found there.
+        times: u32,
+    },
+    /// I2: on the list of another process than its CABA.
+    WrongList {
+        /// The tgid of the list's owner.
+        owner_tgid: i32,
+    },
     /// I2: a list holds an entry that is no present process.
-    StrangerOnList { entry: usize },
+    StrangerOnList {
+        /// The key found on the list.
+        entry: usize,
+    },
     /// I2: the list did not end within the bound.
     EndlessList,
     /// I3: the CABA chain does not reach init_task (a cycle).
     Cycle,
     /// I4: the CABA's pid namespace is neither ours nor an ancestor.
-    ForeignNs { caba_tgid: i32, caba_level: u32, level: u32 },
+    ForeignNs {
+        /// The CABA's tgid.
+        caba_tgid: i32,
+        /// The CABA's namespace level.
+        caba_level: u32,
+        /// Our namespace level.
+        level: u32,
+    },
     /// I6: list entries and processes do not match in number.
-    Count { entries: usize, processes: usize },
+    Count {
+        /// List entries found.
+        entries: usize,
+        /// Processes less init_task.
+        processes: usize,
+    },
     /// I7: the CABA started after the process.
-    StartedLater { caba_tgid: i32, caba_start: u64, start: u64 },
+    StartedLater {
+        /// The CABA's tgid.
+        caba_tgid: i32,
+        /// The CABA's start_boottime.
+        caba_start: u64,
+        /// Our start_boottime.
+        start: u64,
+    },
     /// I8: init_task has a CABA.
-    RootHasCaba { caba: usize },
+    RootHasCaba {
+        /// The key found in init_task's ->caba.
+        caba: usize,
+    },
 }
 
+/// One violation of one invariant by one process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Violation {
     /// tgid of the process concerned (0 for global and root violations).
     pub tgid: i32,
+    /// What is wrong.
     pub kind: Kind,
 }
 
 impl Violation {
+    /// The invariant(s) of the spec that this violates, "I1" to "I8".
     pub fn invariant(&self) -> &'static str {
         match self.kind {
             Kind::NoCaba | Kind::CabaNotPresent { .. } => "I1",
@@ -128,16 +179,44 @@ impl fmt::Display for Violation {
 /// What a successful check measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// Processes checked, init_task included.
     pub processes: usize,
+    /// CABA-descendants list entries.
     pub entries: usize,
     /// The longest CABA chain, in steps to init_task.
     pub deepest: u32,
+    /// Violations found.
     pub violations: usize,
 }
 
-/// Sort processes by key, as `check` needs them.
+/// Sort processes by key, as `check` needs them. A heapsort of our own:
+/// in place, no allocation, and unlike core's sort no panic path (which
+/// objtool flags in kernel builds), since it runs with the system frozen.
 pub fn sort(procs: &mut [Proc]) {
-    procs.sort_unstable_by_key(|p| p.key);
+    fn sift_down(v: &mut [Proc], mut root: usize, end: usize) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            if child + 1 < end && v[child].key < v[child + 1].key {
+                child += 1;
+            }
+            if v[root].key >= v[child].key {
+                return;
+            }
+            v.swap(root, child);
+            root = child;
+        }
+    }
+    let n = procs.len();
+    for start in (0..n / 2).rev() {
+        sift_down(procs, start, n);
+    }
+    for end in (1..n).rev() {
+        procs.swap(0, end);
+        sift_down(procs, 0, end);
+    }
 }
 
 impl Snapshot<'_> {

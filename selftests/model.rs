@@ -23,7 +23,10 @@ pub struct Proc {
     pub state: State,
     /// The pid namespace the process lives in.
     pub ns: Ns,
-    /// Where its children go: changed by setns() and unshare(CLONE_NEWPID).
+    /// Where the children its main thread forks go: changed by setns() and
+    /// unshare(CLONE_NEWPID), which act on the calling thread only. Other
+    /// threads always fork into `ns` (they cannot be created once the two
+    /// differ, and the scenarios do not setns from them).
     pub ns_for_children: Ns,
     pub subreaper: bool,
     /// The tgid in every namespace from the root down to `ns` (NSpid).
@@ -64,7 +67,9 @@ impl Model {
                 nspid: vec![runner_pid],
                 threads: vec![],
             }],
-            ns: vec![PidNs { parent: None, level: 0, init: None, empty: false }],
+            // The root namespace's real init is outside the model; its orphans
+            // all meet the runner, a subreaper, which stands in for it.
+            ns: vec![PidNs { parent: None, level: 0, init: Some(RUNNER), empty: false }],
         }
     }
 
@@ -136,10 +141,10 @@ impl Model {
     }
 
     /// Record a new process; its pid numbers are filled in by the caller.
-    pub fn fork(&mut self, creator: Pid, name: &str, clone_parent: bool, new_ns: bool) -> Pid {
+    pub fn fork(&mut self, creator: Pid, from_thread: bool, name: &str, clone_parent: bool, new_ns: bool) -> Pid {
         let c = &self.procs[creator];
         let parent = if clone_parent { c.parent } else { Some(creator) };
-        let mut ns = c.ns_for_children;
+        let mut ns = if from_thread { c.ns } else { c.ns_for_children };
         if new_ns {
             self.ns.push(PidNs { parent: Some(ns), level: self.ns[ns].level + 1, init: None, empty: false });
             ns = self.ns.len() - 1;
@@ -187,9 +192,7 @@ impl Model {
             }
             r = self.procs[q].parent;
         }
-        let ns = self.procs[father].ns;
-        // The root namespace's orphans all meet the runner, a subreaper.
-        self.ns[ns].init.unwrap_or(RUNNER)
+        self.ns[self.procs[father].ns].init.unwrap_or(RUNNER)
     }
 
     /// The whole process exits: it becomes a zombie, its children move to

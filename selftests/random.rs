@@ -63,7 +63,8 @@ pub fn sequence(seed: u64, ops: usize) -> Result<usize, String> {
                 let child = format!("p{}", { names += 1; names });
                 w.spawn(&creator, &child, Flags { clone_parent, new_pid_ns })?;
             }
-            4 if pr.threads.len() < 2 => {
+            // No CLONE_THREAD once children go to another pid namespace (EINVAL).
+            4 if pr.threads.len() < 2 && pr.ns_for_children == pr.ns => {
                 let t = format!("t{}", { threads += 1; threads });
                 w.thread(&name, &t)?;
             }

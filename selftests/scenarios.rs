@@ -233,8 +233,11 @@ pub fn release_many(n: usize) -> TestResult {
     sys::set_subreaper(true).map_err(|e| e.to_string())?;
     let (report_r, report_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
-    let (hold_r, hold_w) = pipe()?;
+    let (hold_r, _hold_w) = pipe()?;
     let x = sys::fork_run(|| {
+        if sys::set_pgid(0, 0).is_err() {
+            return 1;
+        }
         for _ in 0..n {
             let Ok(kid) = sys::fork_run(|| {
                 let _ = read_byte(&hold_r); // blocks until the runner lets go
@@ -245,6 +248,7 @@ pub fn release_many(n: usize) -> TestResult {
         let _ = read_byte(&go_r);
         0
     }).map_err(|e| e.to_string())?;
+    let _group = Group(x);
     let kids = (0..n).map(|_| read_pid(&report_r)).collect::<Result<Vec<i32>, String>>()?;
     let me = sys::my_pid();
     let all_caba = |want: i32| -> Result<(), String> {
@@ -264,8 +268,6 @@ pub fn release_many(n: usize) -> TestResult {
     sys::wait_pid(x, 0).map_err(|e| e.to_string())?;
     let reap_us = t.elapsed().as_micros();
     all_caba(me)?;
-    drop(hold_w);
-    world::reap_all_children();
     Ok(format!("{n} CABA-descendants moved; the reap took {reap_us} us"))
 }
 
@@ -277,15 +279,30 @@ pub fn racing_readers(rounds: usize, depth: usize, targets: usize) -> TestResult
     for _ in 0..rounds {
         let (report_r, report_w) = pipe()?;
         let (go_r, go_w) = pipe()?;
-        let (hold_r, hold_w) = pipe()?;
+        let (hold_r, _hold_w) = pipe()?;
         // B1 -> B2 -> ... -> Bdepth -> C1..Ctargets. Each Bi reaps B(i+1) and
         // then exits; the runner reaps B1. CABA(C) walks up one at a time.
-        let b1 = sys::fork_run(|| chain_link(depth, targets, &report_w, &go_r, &hold_r)).map_err(|e| e.to_string())?;
-        let mut chain = vec![me, b1];
+        let b1 = sys::fork_run(|| {
+            if sys::set_pgid(0, 0).is_err() {
+                return 1;
+            }
+            chain_link(depth, depth, targets, &report_w, &go_r, &hold_r)
+        })
+        .map_err(|e| e.to_string())?;
+        let _group = Group(b1);
+        // Links report (depth, pid) in one write each, in whatever order
+        // they run: chain[d] is the link at depth d, the runner at 0.
+        let mut chain = vec![0; depth + 1];
+        chain[0] = me;
+        chain[1] = b1;
         let mut cs = vec![];
-        for i in 0..depth - 1 + targets {
-            let pid = read_pid(&report_r)?;
-            if i < depth - 1 { chain.push(pid) } else { cs.push(pid) }
+        for _ in 0..depth - 1 + targets {
+            let (d, pid) = read_pair(&report_r)?;
+            match d {
+                2.. if (d as usize) <= depth => chain[d as usize] = pid,
+                -1 => cs.push(pid),
+                _ => return Err(format!("bad report ({d}, {pid})")),
+            }
         }
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let readers: Vec<_> = (0..2)
@@ -325,23 +342,23 @@ pub fn racing_readers(rounds: usize, depth: usize, targets: usize) -> TestResult
                 return Err(format!("pid {c}: NScaba {:?} after the chain is gone, want [{me}]", st.nscaba));
             }
         }
-        drop(hold_w);
-        world::reap_all_children();
     }
     Ok(format!("{reads} reads checked over {rounds} rounds of {depth} releases"))
 }
 
-fn chain_link(left: usize, targets: usize, report: &Fd, go: &Fd, hold: &Fd) -> i32 {
+/// The link at depth `total - left + 1` of the racing chain: it makes the
+/// next link (or, as the last, the targets), reports it, and reaps it.
+fn chain_link(total: usize, left: usize, targets: usize, report: &Fd, go: &Fd, hold: &Fd) -> i32 {
     if left == 1 {
         for _ in 0..targets {
             let Ok(pid) = sys::fork_run(|| { let _ = read_byte(hold); 0 }) else { return 1 };
-            let _ = write_pid(report, pid);
+            let _ = write_pair(report, -1, pid);
         }
         let _ = read_byte(go);
         return 0;
     }
-    let Ok(next) = sys::fork_run(|| chain_link(left - 1, targets, report, go, hold)) else { return 1 };
-    let _ = write_pid(report, next);
+    let Ok(next) = sys::fork_run(|| chain_link(total, left - 1, targets, report, go, hold)) else { return 1 };
+    let _ = write_pair(report, (total - left + 2) as i32, next);
     let _ = sys::wait_pid(next, 0);
     std::thread::sleep(std::time::Duration::from_micros(500));
     0
@@ -357,7 +374,7 @@ pub fn access() -> TestResult {
     let (rep_r, rep_w) = pipe()?;
     let (hold_r, hold_w) = pipe()?;
     let helper = sys::fork_run(|| {
-        if sys::drop_privileges(65534).is_err() || sys::set_dumpable().is_err() {
+        if sys::set_pgid(0, 0).is_err() || sys::drop_privileges(65534).is_err() || sys::set_dumpable().is_err() {
             return 10;
         }
         match Status::read(&format!("/proc/{b}/status")) {
@@ -389,6 +406,8 @@ pub fn access() -> TestResult {
         0
     })
     .map_err(|e| e.to_string())?;
+    let _group = Group(helper);
+    drop(rep_w); // the helper's copy alone: its early exit is EOF here
     let own = read_pid(&rep_r).map_err(|_| {
         let code = wait_code(helper);
         format!("the unprivileged reader failed (exit {code})")
@@ -398,7 +417,10 @@ pub fn access() -> TestResult {
         return Err(format!("root reads NScaba {:?} of the helper's child, want [{helper}]", st.nscaba));
     }
     expect_caba(&w, "B", "A")?;
-    drop(hold_w);
+    // Both the helper and its child wait on the pipe, and both hold its
+    // write end: one byte each lets them go.
+    write_byte(&hold_w)?;
+    write_byte(&hold_w)?;
     let code = wait_code(helper);
     if code != 0 {
         return Err(format!("the unprivileged reader exited with {code}"));
@@ -437,6 +459,19 @@ pub fn complex_sessions() -> TestResult {
     done(&w)
 }
 
+/// A process group that a fork_run() scenario made (its first child calls
+/// setpgid(0, 0) and everything below inherits it): killed and reaped on
+/// every way out of the scenario, failures included. (The waiters all hold
+/// the write end of the pipe they wait on, so closing ours is no EOF.)
+struct Group(i32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = sys::kill_pid(-self.0, sys::SIGKILL);
+        world::reap(-self.0);
+    }
+}
+
 // Small pipe helpers for the fork_run() scenarios.
 pub struct Fd(std::fs::File);
 
@@ -465,8 +500,29 @@ fn write_pid(fd: &Fd, pid: i32) -> Result<(), String> {
     (&fd.0).write_all(&pid.to_ne_bytes()).map_err(|e| e.to_string())
 }
 
+/// Two numbers in one write: atomic on a pipe, whoever else writes.
+fn write_pair(fd: &Fd, a: i32, b: i32) -> Result<(), String> {
+    use std::io::Write;
+    let mut buf = [0u8; 8];
+    buf[..4].copy_from_slice(&a.to_ne_bytes());
+    buf[4..].copy_from_slice(&b.to_ne_bytes());
+    (&fd.0).write_all(&buf).map_err(|e| e.to_string())
+}
+
+fn read_pair(fd: &Fd) -> Result<(i32, i32), String> {
+    let a = read_pid(fd)?;
+    let b = read_pid(fd)?;
+    Ok((a, b))
+}
+
 fn read_pid(fd: &Fd) -> Result<i32, String> {
     use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // Whoever should write may have died while another process still holds
+    // the write end: never wait forever.
+    if !sys::readable(fd.0.as_raw_fd(), 120_000).map_err(|e| e.to_string())? {
+        return Err("no answer from the child within 120 s".into());
+    }
     let mut b = [0u8; 4];
     (&fd.0).read_exact(&mut b).map_err(|e| e.to_string())?;
     Ok(i32::from_ne_bytes(b))

@@ -76,7 +76,10 @@ impl Exec {
 /// clone3() with @flags; the child execs @exec at once. Returns the child's
 /// pid as the caller's pid namespace sees it.
 pub fn spawn(flags: u64, exec: &Exec) -> Result<i32> {
-    let args: [u64; 8] = [flags, 0, 0, 0, SIGCHLD, 0, 0, 0];
+    // clone3() refuses an exit signal with CLONE_PARENT: the child then
+    // signals like its creator did.
+    let exit_signal = if flags & CLONE_PARENT != 0 { 0 } else { SIGCHLD };
+    let args: [u64; 8] = [flags, 0, 0, 0, exit_signal, 0, 0, 0];
     // SAFETY: clone_args version 0 (64 bytes) without CLONE_VM: the child
     // gets a copy of our memory and only calls execve() and _exit().
     let pid = check(unsafe { syscall(SYS_CLONE3, args.as_ptr(), std::mem::size_of_val(&args)) })?;
@@ -152,11 +155,12 @@ pub fn unshare_flags(flags: c_int) -> Result<()> {
 pub fn private_proc() -> Result<()> {
     unshare_flags(CLONE_NEWNS)?;
     let root = cstr("/");
-    let proc_ = cstr("/proc");
+    let fstype = cstr("proc");
+    let target = cstr("/proc");
     // SAFETY: NUL-terminated strings that outlive the calls.
     unsafe {
         check(mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), MS_REC | MS_PRIVATE, std::ptr::null()) as c_long)?;
-        check(mount(proc_.as_ptr(), proc_.as_ptr(), proc_.as_ptr(), 0, std::ptr::null()) as c_long)?;
+        check(mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) as c_long)?;
     }
     Ok(())
 }

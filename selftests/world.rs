@@ -165,12 +165,14 @@ impl World {
             self.owner(creator)?
         };
         let nspid = nspid_of(&chan.expect("ready").map_err(|e| format!("{name}: {e}"))?)?;
-        let id = self.m.fork(c, name, f.clone_parent, f.new_pid_ns);
+        let from_thread = self.threads.contains_key(creator);
+        let id = self.m.fork(c, from_thread, name, f.clone_parent, f.new_pid_ns);
         let want_cols = self.m.ns[self.m.procs[id].ns].level + 1;
-        if nspid.len() != want_cols {
-            return Err(format!("{name} has {} pid numbers, the model expects {want_cols}", nspid.len()));
-        }
+        let got_cols = nspid.len();
         self.m.procs[id].nspid = nspid;
+        if got_cols != want_cols {
+            return Err(format!("{name} has {got_cols} pid numbers, the model expects {want_cols}"));
+        }
         self.chans.insert(name.into(), chan);
         let ns = self.m.procs[id].ns;
         if self.m.ns[ns].init == Some(id) {
@@ -304,6 +306,10 @@ impl World {
         let pname = self.m.procs[p].name.clone();
         self.chan(agent)?.send(&format!("exec {pname}"))?;
         self.chan(&pname)?.expect("ready").map_err(|e| format!("{pname} after exec: {e}"))?;
+        if agent != pname {
+            // de_thread(): the thread, with its own nsproxy, is the leader now.
+            self.m.procs[p].ns_for_children = self.m.procs[p].ns;
+        }
         for t in self.m.procs[p].threads.clone() {
             self.forget_thread(&t);
         }
@@ -410,7 +416,9 @@ impl Drop for World {
             self.stop_reader(ns);
         }
         for p in self.m.present_procs().collect::<Vec<_>>() {
-            let _ = sys::kill_pid(self.m.procs[p].nspid[0], sys::SIGKILL);
+            if let Some(&pid) = self.m.procs[p].nspid.first() {
+                let _ = sys::kill_pid(pid, sys::SIGKILL);
+            }
         }
         reap_all_children();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -419,9 +427,16 @@ impl Drop for World {
 
 /// Reap every child (and orphan) of the runner, for at most 30 s.
 pub fn reap_all_children() {
+    reap(-1)
+}
+
+/// Reap the runner's children that `selector` names (waitpid()'s first
+/// argument: -1 for all, -pgid for a process group) until none is left,
+/// for at most 30 s.
+pub fn reap(selector: i32) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::time::Instant::now() < deadline {
-        match sys::wait_pid(-1, sys::WNOHANG) {
+        match sys::wait_pid(selector, sys::WNOHANG) {
             Ok(0) => std::thread::sleep(std::time::Duration::from_millis(2)),
             Ok(_) => {}
             Err(_) => return, // ECHILD: nothing left
@@ -470,8 +485,7 @@ pub fn agent_loop(mut chan: Chan, dir: &str, exe: &str, is_thread: bool) {
             }
             ["thread", name] => {
                 let (name, dir, exe) = (name.to_string(), dir.to_string(), exe.to_string());
-                std::thread::spawn(move || thread_agent(&dir, &name, &exe));
-                Ok("ok".into())
+                std::thread::Builder::new().spawn(move || thread_agent(&dir, &name, &exe)).map(|_| "ok".into()).map_err(|e| e.to_string())
             }
             ["texit"] if is_thread => {
                 let _ = chan.send("ok");

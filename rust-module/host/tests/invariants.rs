@@ -270,3 +270,14 @@ fn violations_say_what_and_where() {
     assert!(text.starts_with(&format!("I7 pid {x}: ")), "{text}");
     assert!(text.contains("expected"), "{text}");
 }
+
+#[test]
+fn sort_orders_by_key() {
+    let mut v: Vec<Proc> = [5usize, 3, 9, 1, 1, 7, 2, 8, 0, 6].iter().map(|&k| Proc { key: k, ..Proc::default() }).collect();
+    sort(&mut v);
+    assert!(v.windows(2).all(|w| w[0].key <= w[1].key), "{v:?}");
+    let mut big: Vec<Proc> = (0..10_000usize).map(|i| Proc { key: (i * 7919) % 10_007, ..Proc::default() }).collect();
+    sort(&mut big);
+    assert!(big.windows(2).all(|w| w[0].key <= w[1].key));
+    sort(&mut []);
+}
