@@ -55,7 +55,9 @@ fn exec_exit_wait(exec: &sys::Exec) {
 
 fn status_read(buf: &mut String) {
     buf.clear();
-    std::fs::File::open("/proc/self/status").and_then(|mut f| f.read_to_string(buf)).expect("status");
+    std::fs::File::open("/proc/self/status")
+        .and_then(|mut f| f.read_to_string(buf))
+        .expect("status");
 }
 
 /// X forks `n` sleeping children and exits; they are reparented to us (a
@@ -82,7 +84,9 @@ fn reparent_and_reap(n: usize) -> (f64, f64) {
         0 // exit: the kernel reparents all n children
     })
     .expect("fork");
-    (&ready_r).read_exact(&mut [0u8; 1]).expect("children ready");
+    (&ready_r)
+        .read_exact(&mut [0u8; 1])
+        .expect("children ready");
     let t = Instant::now();
     (&go_w).write_all(b"g").expect("go");
     while !is_zombie(x) {
@@ -93,14 +97,19 @@ fn reparent_and_reap(n: usize) -> (f64, f64) {
     sys::wait_pid(x, 0).expect("reap");
     let reap_us = t.elapsed().as_secs_f64() * 1e6;
     // One byte per sleeper: they all hold the write end, so no EOF comes.
-    (&hold_w).write_all(&vec![0u8; n]).expect("release the sleepers");
+    (&hold_w)
+        .write_all(&vec![0u8; n])
+        .expect("release the sleepers");
     while sys::wait_pid(-1, 0).is_ok() {}
     (exit_us, reap_us)
 }
 
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -108,7 +117,10 @@ fn main() {
     let smoke = std::env::args().any(|a| a == "--smoke");
     let scale = if smoke { 50 } else { 1 };
     sys::set_subreaper(true).expect("subreaper");
-    let exe = std::env::current_exe().expect("exe").to_string_lossy().into_owned();
+    let exe = std::env::current_exe()
+        .expect("exe")
+        .to_string_lossy()
+        .into_owned();
     if std::env::args().nth(1).as_deref() == Some("--noop") {
         return;
     }
@@ -117,9 +129,18 @@ fn main() {
     let rows: Vec<(&str, f64)> = vec![
         ("fork_exit_wait", per_op(4000 / scale, fork_exit_wait)),
         ("vfork_exit_wait", per_op(4000 / scale, vfork_exit_wait)),
-        ("thread_create_join", per_op(4000 / scale, thread_create_join)),
-        ("exec_exit_wait", per_op(1000 / scale, || exec_exit_wait(&noop))),
-        ("status_read", per_op(20000 / scale, || status_read(&mut buf))),
+        (
+            "thread_create_join",
+            per_op(4000 / scale, thread_create_join),
+        ),
+        (
+            "exec_exit_wait",
+            per_op(1000 / scale, || exec_exit_wait(&noop)),
+        ),
+        (
+            "status_read",
+            per_op(20000 / scale, || status_read(&mut buf)),
+        ),
     ];
     for (name, us) in rows {
         println!("{name},{us:.3}");

@@ -58,7 +58,9 @@ impl kernel::Module for CabaCheck {
 
 #[cfg(not(CONFIG_PID_NS))]
 fn check_now() -> Result {
-    pr_err!("refusing to load: CABA is tracked only with CONFIG_PID_NS=y, and this kernel has it off\n");
+    pr_err!(
+        "refusing to load: CABA is tracked only with CONFIG_PID_NS=y, and this kernel has it off\n"
+    );
     Err(EINVAL)
 }
 
@@ -81,21 +83,33 @@ fn check_now() -> Result {
     // on our stack until stop_machine() returns; a NULL cpumask runs it on
     // one CPU while all others spin with interrupts off.
     let ret = unsafe {
-        frozen::stop_machine(Some(frozen::snapshot), (&raw mut snap).cast::<c_void>(), core::ptr::null())
+        frozen::stop_machine(
+            Some(frozen::snapshot),
+            (&raw mut snap).cast::<c_void>(),
+            core::ptr::null(),
+        )
     };
     if ret != 0 {
         pr_err!("stop_machine() failed: {}\n", ret);
         return Err(Error::from_errno(ret));
     }
     if let Some(what) = snap.overflow {
-        pr_err!("refusing to check: more {} than the checker holds; nothing was verified\n", what);
+        pr_err!(
+            "refusing to check: more {} than the checker holds; nothing was verified\n",
+            what
+        );
         return Err(ENOSPC);
     }
 
     let procs: &[Proc] = &snap.procs;
     let entries: &[Entry] = &snap.entries;
     let ns: &[Ns] = &snap.ns;
-    let s = Snapshot { root: snap.root, procs, entries, ns };
+    let s = Snapshot {
+        root: snap.root,
+        procs,
+        entries,
+        ns,
+    };
     let mut reported = 0usize;
     let sum = invariants::check(&s, &mut scratch, &mut |v| {
         if reported < MAX_REPORTED {
@@ -207,7 +221,9 @@ mod frozen {
                 if self.overflow.is_some() {
                     return;
                 }
-                let task = pos.wrapping_byte_sub(offset_of!(bindings::task_struct, tasks)).cast::<bindings::task_struct>();
+                let task = pos
+                    .wrapping_byte_sub(offset_of!(bindings::task_struct, tasks))
+                    .cast::<bindings::task_struct>();
                 // SAFETY: every entry of the task list is a live task.
                 unsafe { self.add_process(task) };
                 // SAFETY: as above; `pos` is a live list node.
@@ -228,8 +244,14 @@ mod frozen {
             let sig = unsafe { (*task).signal };
             // SAFETY: `sig` is valid; a process on the task list has its
             // tgid pid attached (detached only under tasklist_lock).
-            let (caba, pid, threads, start) =
-                unsafe { ((*sig).caba as usize, (*sig).pids[bindings::pid_type_PIDTYPE_TGID as usize], (*sig).nr_threads, (*task).start_boottime) };
+            let (caba, pid, threads, start) = unsafe {
+                (
+                    (*sig).caba as usize,
+                    (*sig).pids[bindings::pid_type_PIDTYPE_TGID as usize],
+                    (*sig).nr_threads,
+                    (*task).start_boottime,
+                )
+            };
             if pid.is_null() {
                 self.overflow = Some("processes without a tgid pid (not a frozen system?)");
                 return;
@@ -241,7 +263,14 @@ mod frozen {
                 (level, (*numbers).nr, (*numbers.add(level as usize)).ns)
             };
             self.threads += threads.max(0) as usize;
-            let p = Proc { key: sig as usize, caba, tgid, level, ns: ns as usize, start };
+            let p = Proc {
+                key: sig as usize,
+                caba,
+                tgid,
+                level,
+                ns: ns as usize,
+                start,
+            };
             if !push(&mut self.procs, p) {
                 self.overflow = Some("processes");
                 return;
@@ -253,13 +282,24 @@ mod frozen {
                 // SAFETY: `pid` has level + 1 numbers and g <= level.
                 let (key, parent) = unsafe {
                     let numbers = (*pid).numbers.as_ptr();
-                    let parent = if g == 0 { core::ptr::null_mut() } else { (*numbers.add(g as usize - 1)).ns };
+                    let parent = if g == 0 {
+                        core::ptr::null_mut()
+                    } else {
+                        (*numbers.add(g as usize - 1)).ns
+                    };
                     ((*numbers.add(g as usize)).ns as usize, parent as usize)
                 };
                 if self.ns.iter().any(|n| n.key == key) {
                     break; // so are all its ancestors
                 }
-                if !push(&mut self.ns, Ns { key, parent, level: g }) {
+                if !push(
+                    &mut self.ns,
+                    Ns {
+                        key,
+                        parent,
+                        level: g,
+                    },
+                ) {
                     self.overflow = Some("pid namespaces");
                     return;
                 }
@@ -281,10 +321,15 @@ mod frozen {
             let mut pos = unsafe { (*head).next };
             let mut steps = 0;
             while pos != head {
-                let member = pos.wrapping_byte_sub(offset_of!(bindings::signal_struct, caba_sibling)) as usize;
+                let member = pos
+                    .wrapping_byte_sub(offset_of!(bindings::signal_struct, caba_sibling))
+                    as usize;
                 steps += 1;
                 let endless = steps > MAX_PROCS;
-                let entry = Entry { list: key, member: if endless { 0 } else { member } };
+                let entry = Entry {
+                    list: key,
+                    member: if endless { 0 } else { member },
+                };
                 if !push(&mut self.entries, entry) {
                     self.overflow = Some("list entries");
                     return;
@@ -294,7 +339,11 @@ mod frozen {
                     return;
                 }
                 // SAFETY: `member` is the signal_struct of a live process.
-                pos = unsafe { (*(member as *mut bindings::signal_struct)).caba_sibling.next };
+                pos = unsafe {
+                    (*(member as *mut bindings::signal_struct))
+                        .caba_sibling
+                        .next
+                };
             }
         }
     }

@@ -141,7 +141,10 @@ impl Violation {
         match self.kind {
             Kind::NoCaba | Kind::CabaNotPresent { .. } => "I1",
             Kind::NotListed { .. } => "I2/I8",
-            Kind::ListedTimes { .. } | Kind::WrongList { .. } | Kind::StrangerOnList { .. } | Kind::EndlessList => "I2",
+            Kind::ListedTimes { .. }
+            | Kind::WrongList { .. }
+            | Kind::StrangerOnList { .. }
+            | Kind::EndlessList => "I2",
             Kind::Cycle => "I3",
             Kind::ForeignNs { .. } => "I4",
             Kind::Count { .. } => "I6",
@@ -257,16 +260,32 @@ const ON_PATH: u32 = u32::MAX - 1;
 
 /// Check every invariant; report each violation to `report`. `scratch` must
 /// hold `scratch_len(snap.procs.len())` words.
-pub fn check(snap: &Snapshot<'_>, scratch: &mut [u32], report: &mut dyn FnMut(&Violation)) -> Summary {
+pub fn check(
+    snap: &Snapshot<'_>,
+    scratch: &mut [u32],
+    report: &mut dyn FnMut(&Violation),
+) -> Summary {
     let n = snap.procs.len();
-    let mut sum = Summary { processes: n, ..Summary::default() };
+    let mut sum = Summary {
+        processes: n,
+        ..Summary::default()
+    };
     let mut bad = |v: Violation, sum: &mut Summary| {
         sum.violations += 1;
         report(&v);
     };
     if scratch.len() < scratch_len(n) {
         // Not a kernel state: a caller bug. Report it as a global violation.
-        bad(Violation { tgid: 0, kind: Kind::Count { entries: scratch.len(), processes: n } }, &mut sum);
+        bad(
+            Violation {
+                tgid: 0,
+                kind: Kind::Count {
+                    entries: scratch.len(),
+                    processes: n,
+                },
+            },
+            &mut sum,
+        );
         return sum;
     }
     let (listed, rest) = scratch.split_at_mut(n);
@@ -278,49 +297,121 @@ pub fn check(snap: &Snapshot<'_>, scratch: &mut [u32], report: &mut dyn FnMut(&V
     for e in snap.entries {
         let owner_tgid = snap.index(e.list).map_or(0, |i| snap.procs[i].tgid);
         if e.member == 0 {
-            bad(Violation { tgid: owner_tgid, kind: Kind::EndlessList }, &mut sum);
+            bad(
+                Violation {
+                    tgid: owner_tgid,
+                    kind: Kind::EndlessList,
+                },
+                &mut sum,
+            );
             continue;
         }
         entries += 1;
         match snap.index(e.member) {
-            None => bad(Violation { tgid: owner_tgid, kind: Kind::StrangerOnList { entry: e.member } }, &mut sum),
-            Some(m) if snap.procs[m].caba != e.list => {
-                bad(Violation { tgid: snap.procs[m].tgid, kind: Kind::WrongList { owner_tgid } }, &mut sum)
-            }
+            None => bad(
+                Violation {
+                    tgid: owner_tgid,
+                    kind: Kind::StrangerOnList { entry: e.member },
+                },
+                &mut sum,
+            ),
+            Some(m) if snap.procs[m].caba != e.list => bad(
+                Violation {
+                    tgid: snap.procs[m].tgid,
+                    kind: Kind::WrongList { owner_tgid },
+                },
+                &mut sum,
+            ),
             Some(m) => listed[m] += 1,
         }
     }
     sum.entries = entries;
     let expected = n.saturating_sub(usize::from(snap.index(snap.root).is_some()));
     if entries != expected {
-        bad(Violation { tgid: 0, kind: Kind::Count { entries, processes: expected } }, &mut sum);
+        bad(
+            Violation {
+                tgid: 0,
+                kind: Kind::Count {
+                    entries,
+                    processes: expected,
+                },
+            },
+            &mut sum,
+        );
     }
 
     for (i, p) in snap.procs.iter().enumerate() {
         if p.key == snap.root {
             if p.caba != 0 {
-                bad(Violation { tgid: p.tgid, kind: Kind::RootHasCaba { caba: p.caba } }, &mut sum);
+                bad(
+                    Violation {
+                        tgid: p.tgid,
+                        kind: Kind::RootHasCaba { caba: p.caba },
+                    },
+                    &mut sum,
+                );
             }
             continue;
         }
         let Some(c) = snap.index(p.caba) else {
-            let kind = if p.caba == 0 { Kind::NoCaba } else { Kind::CabaNotPresent { caba: p.caba } };
+            let kind = if p.caba == 0 {
+                Kind::NoCaba
+            } else {
+                Kind::CabaNotPresent { caba: p.caba }
+            };
             bad(Violation { tgid: p.tgid, kind }, &mut sum);
             continue;
         };
         let caba = &snap.procs[c];
         match listed[i] {
             1 => {}
-            0 => bad(Violation { tgid: p.tgid, kind: Kind::NotListed { caba_tgid: caba.tgid } }, &mut sum),
-            times => bad(Violation { tgid: p.tgid, kind: Kind::ListedTimes { caba_tgid: caba.tgid, times } }, &mut sum),
+            0 => bad(
+                Violation {
+                    tgid: p.tgid,
+                    kind: Kind::NotListed {
+                        caba_tgid: caba.tgid,
+                    },
+                },
+                &mut sum,
+            ),
+            times => bad(
+                Violation {
+                    tgid: p.tgid,
+                    kind: Kind::ListedTimes {
+                        caba_tgid: caba.tgid,
+                        times,
+                    },
+                },
+                &mut sum,
+            ),
         }
         // I4: the CABA's namespace is ours or an ancestor of ours.
         if caba.level > p.level || !snap.ns_within(p.ns, caba.ns) {
-            bad(Violation { tgid: p.tgid, kind: Kind::ForeignNs { caba_tgid: caba.tgid, caba_level: caba.level, level: p.level } }, &mut sum);
+            bad(
+                Violation {
+                    tgid: p.tgid,
+                    kind: Kind::ForeignNs {
+                        caba_tgid: caba.tgid,
+                        caba_level: caba.level,
+                        level: p.level,
+                    },
+                },
+                &mut sum,
+            );
         }
         // I7: born no earlier than the CABA.
         if caba.start > p.start {
-            bad(Violation { tgid: p.tgid, kind: Kind::StartedLater { caba_tgid: caba.tgid, caba_start: caba.start, start: p.start } }, &mut sum);
+            bad(
+                Violation {
+                    tgid: p.tgid,
+                    kind: Kind::StartedLater {
+                        caba_tgid: caba.tgid,
+                        caba_start: caba.start,
+                        start: p.start,
+                    },
+                },
+                &mut sum,
+            );
         }
     }
 
@@ -358,7 +449,13 @@ pub fn check(snap: &Snapshot<'_>, scratch: &mut [u32], report: &mut dyn FnMut(&V
         let mut d = match end {
             End::Known(base) => Some(base + steps),
             End::Cycle => {
-                bad(Violation { tgid: snap.procs[start].tgid, kind: Kind::Cycle }, &mut sum);
+                bad(
+                    Violation {
+                        tgid: snap.procs[start].tgid,
+                        kind: Kind::Cycle,
+                    },
+                    &mut sum,
+                );
                 None
             }
             End::Broken => None,

@@ -26,13 +26,24 @@ type Test = (&'static str, fn() -> TestResult);
 
 /// Run CABA_TEST_AFTER_EACH, if set.
 pub fn after_each_hook() -> Result<(), String> {
-    let Ok(cmd) = std::env::var("CABA_TEST_AFTER_EACH") else { return Ok(()) };
-    let out = std::process::Command::new("/bin/sh").arg("-c").arg(&cmd).output().map_err(|e| format!("after-each hook: {e}"))?;
+    let Ok(cmd) = std::env::var("CABA_TEST_AFTER_EACH") else {
+        return Ok(());
+    };
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&cmd)
+        .output()
+        .map_err(|e| format!("after-each hook: {e}"))?;
     if out.status.success() {
         return Ok(());
     }
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    Err(format!("after-each hook '{cmd}' failed ({}): {}", out.status, text.trim().replace('\n', " | ")))
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    Err(format!(
+        "after-each hook '{cmd}' failed ({}): {}",
+        out.status,
+        text.trim().replace('\n', " | ")
+    ))
 }
 
 /// Tests that do not end in World scenarios run the hook afterwards.
@@ -48,7 +59,10 @@ fn env_u64(name: &str) -> Option<u64> {
 
 fn randomized() -> TestResult {
     let seed = env_u64("CABA_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(1)
     });
     let runs = env_u64("CABA_RANDOM_RUNS").unwrap_or(200);
     println!("# randomized: CABA_SEED={seed} CABA_RANDOM_RUNS={runs}");
@@ -56,21 +70,51 @@ fn randomized() -> TestResult {
 }
 
 const TESTS: &[Test] = &[
-    ("chain_middle_dies_to_subreaper", scenarios::chain_middle_dies_subreaper),
-    ("chain_middle_dies_to_pidns_init", scenarios::chain_middle_dies_init),
-    ("zombie_stays_caba_until_reaped", scenarios::zombie_stays_caba),
+    (
+        "chain_middle_dies_to_subreaper",
+        scenarios::chain_middle_dies_subreaper,
+    ),
+    (
+        "chain_middle_dies_to_pidns_init",
+        scenarios::chain_middle_dies_init,
+    ),
+    (
+        "zombie_stays_caba_until_reaped",
+        scenarios::zombie_stays_caba,
+    ),
     ("clone_parent", scenarios::clone_parent),
-    ("clone_parent_after_reparent", scenarios::clone_parent_after_reparent),
-    ("thread_forks_then_exits", scenarios::thread_forks_then_exits),
-    ("thread_created_after_reparent", scenarios::thread_after_reparent),
-    ("exec_from_non_leader_thread", scenarios::exec_from_non_leader),
+    (
+        "clone_parent_after_reparent",
+        scenarios::clone_parent_after_reparent,
+    ),
+    (
+        "thread_forks_then_exits",
+        scenarios::thread_forks_then_exits,
+    ),
+    (
+        "thread_created_after_reparent",
+        scenarios::thread_after_reparent,
+    ),
+    (
+        "exec_from_non_leader_thread",
+        scenarios::exec_from_non_leader,
+    ),
     ("nested_pid_namespaces", scenarios::nested_pid_ns),
-    ("setns_caba_outside_namespace", scenarios::setns_caba_outside),
+    (
+        "setns_caba_outside_namespace",
+        scenarios::setns_caba_outside,
+    ),
     ("unshare_pid_ns_then_fork", scenarios::unshare_then_fork),
     ("deepest_nesting_32_levels", scenarios::deepest_nesting),
-    ("release_1000_descendants", || with_hook(scenarios::release_many(1000))),
-    ("racing_readers", || with_hook(scenarios::racing_readers(4, 40, 4))),
-    ("access_other_uid_sees_zeros", || with_hook(scenarios::access())),
+    ("release_1000_descendants", || {
+        with_hook(scenarios::release_many(1000))
+    }),
+    ("racing_readers", || {
+        with_hook(scenarios::racing_readers(4, 40, 4))
+    }),
+    ("access_other_uid_sees_zeros", || {
+        with_hook(scenarios::access())
+    }),
     ("complex_sessions", scenarios::complex_sessions),
     ("randomized", || with_hook(randomized())),
 ];
@@ -83,7 +127,9 @@ fn skip_reason() -> Option<String> {
     }
     match status::Status::read("/proc/self/status") {
         Err(e) => Some(format!("cannot read /proc/self/status: {e}")),
-        Ok(st) if st.nscaba.is_none() => Some("this kernel has no NScaba in /proc/self/status (no CABA support)".into()),
+        Ok(st) if st.nscaba.is_none() => {
+            Some("this kernel has no NScaba in /proc/self/status (no CABA support)".into())
+        }
         Ok(_) => None,
     }
 }
@@ -100,7 +146,10 @@ fn main() {
         _ => {}
     }
     let only = args.get(1).cloned();
-    let tests: Vec<&Test> = TESTS.iter().filter(|(n, _)| only.as_deref().map_or(true, |o| o == *n)).collect();
+    let tests: Vec<&Test> = TESTS
+        .iter()
+        .filter(|(n, _)| only.as_deref().map_or(true, |o| o == *n))
+        .collect();
 
     println!("TAP version 13");
     println!("1..{}", tests.len());
@@ -130,5 +179,11 @@ fn main() {
     }
     println!("# Totals: pass:{pass} fail:{fail} xfail:0 xpass:0 skip:{skip} error:0");
     // kselftest exit codes: 0 pass, 1 fail, 4 skip.
-    std::process::exit(if fail > 0 { 1 } else if skip > 0 && pass == 0 { 4 } else { 0 });
+    std::process::exit(if fail > 0 {
+        1
+    } else if skip > 0 && pass == 0 {
+        4
+    } else {
+        0
+    });
 }

@@ -69,7 +69,12 @@ impl Model {
             }],
             // The root namespace's real init is outside the model; its orphans
             // all meet the runner, a subreaper, which stands in for it.
-            ns: vec![PidNs { parent: None, level: 0, init: Some(RUNNER), empty: false }],
+            ns: vec![PidNs {
+                parent: None,
+                level: 0,
+                init: Some(RUNNER),
+                empty: false,
+            }],
         }
     }
 
@@ -126,14 +131,20 @@ impl Model {
     fn columns(&self, p: Pid, view: Ns) -> Vec<Ns> {
         let own = self.procs[p].ns;
         (self.ns[view].level..=self.ns[own].level)
-            .map(|l| self.ns_at(own, l).expect("view is an ancestor of p's namespace"))
+            .map(|l| {
+                self.ns_at(own, l)
+                    .expect("view is an ancestor of p's namespace")
+            })
             .collect()
     }
 
     /// NScaba of `p` as a reader whose /proc belongs to `view` must see it.
     pub fn expected_nscaba(&self, p: Pid, view: Ns) -> Vec<i32> {
         let caba = self.caba(p);
-        self.columns(p, view).into_iter().map(|ns| self.pid_in(caba, ns)).collect()
+        self.columns(p, view)
+            .into_iter()
+            .map(|ns| self.pid_in(caba, ns))
+            .collect()
     }
 
     pub fn expected_ppid(&self, p: Pid, view: Ns) -> i32 {
@@ -141,12 +152,28 @@ impl Model {
     }
 
     /// Record a new process; its pid numbers are filled in by the caller.
-    pub fn fork(&mut self, creator: Pid, from_thread: bool, name: &str, clone_parent: bool, new_ns: bool) -> Pid {
+    pub fn fork(
+        &mut self,
+        creator: Pid,
+        from_thread: bool,
+        name: &str,
+        clone_parent: bool,
+        new_ns: bool,
+    ) -> Pid {
         let c = &self.procs[creator];
-        let parent = if clone_parent { c.parent } else { Some(creator) };
+        let parent = if clone_parent {
+            c.parent
+        } else {
+            Some(creator)
+        };
         let mut ns = if from_thread { c.ns } else { c.ns_for_children };
         if new_ns {
-            self.ns.push(PidNs { parent: Some(ns), level: self.ns[ns].level + 1, init: None, empty: false });
+            self.ns.push(PidNs {
+                parent: Some(ns),
+                level: self.ns[ns].level + 1,
+                init: None,
+                empty: false,
+            });
             ns = self.ns.len() - 1;
         }
         let id = self.procs.len();
@@ -173,7 +200,12 @@ impl Model {
     pub fn unshare_pid_ns(&mut self, p: Pid) {
         let parent = self.procs[p].ns_for_children;
         let level = self.ns[parent].level + 1;
-        self.ns.push(PidNs { parent: Some(parent), level, init: None, empty: true });
+        self.ns.push(PidNs {
+            parent: Some(parent),
+            level,
+            init: None,
+            empty: true,
+        });
         self.procs[p].ns_for_children = self.ns.len() - 1;
     }
 
@@ -210,20 +242,29 @@ impl Model {
 
     /// The zombie is reaped: released, it stops being anybody's CABA.
     pub fn reap(&mut self, p: Pid) {
-        assert_eq!(self.procs[p].state, State::Zombie, "only zombies are reaped");
+        assert_eq!(
+            self.procs[p].state,
+            State::Zombie,
+            "only zombies are reaped"
+        );
         self.procs[p].state = State::Released;
     }
 
     /// Namespaces that a reader can still be put into: they have a live init.
     pub fn live_namespaces(&self) -> Vec<Ns> {
         (1..self.ns.len())
-            .filter(|&n| self.ns[n].init.is_some_and(|i| self.procs[i].state == State::Alive))
+            .filter(|&n| {
+                self.ns[n]
+                    .init
+                    .is_some_and(|i| self.procs[i].state == State::Alive)
+            })
             .collect()
     }
 
     /// Whether anything but `init` itself is present in `ns` or below it.
     pub fn ns_has_others(&self, ns: Ns, init: Pid) -> bool {
-        self.present_procs().any(|q| q != init && self.visible_in(q, ns))
+        self.present_procs()
+            .any(|q| q != init && self.visible_in(q, ns))
     }
 
     /// Whether `p` is the init of its namespace (other than the root's).

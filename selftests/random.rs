@@ -25,7 +25,11 @@ impl Rng {
         self.next() % 100 < percent
     }
     fn pick<T: Clone>(&mut self, v: &[T]) -> Option<T> {
-        if v.is_empty() { None } else { Some(v[self.below(v.len())].clone()) }
+        if v.is_empty() {
+            None
+        } else {
+            Some(v[self.below(v.len())].clone())
+        }
     }
 }
 
@@ -38,17 +42,32 @@ pub fn sequence(seed: u64, ops: usize) -> Result<usize, String> {
     let mut rng = Rng::new(seed);
     let mut names = 0;
     let mut threads = 0;
-    w.spawn("runner", "p0", Flags { clone_parent: false, new_pid_ns: false })?;
+    w.spawn(
+        "runner",
+        "p0",
+        Flags {
+            clone_parent: false,
+            new_pid_ns: false,
+        },
+    )?;
     for _ in 0..ops {
         let m = &w.m;
-        let alive: Vec<usize> = m.present_procs().filter(|&p| m.procs[p].state == State::Alive).collect();
-        let zombies: Vec<usize> = m.present_procs().filter(|&p| m.procs[p].state == State::Zombie).collect();
+        let alive: Vec<usize> = m
+            .present_procs()
+            .filter(|&p| m.procs[p].state == State::Alive)
+            .collect();
+        let zombies: Vec<usize> = m
+            .present_procs()
+            .filter(|&p| m.procs[p].state == State::Zombie)
+            .collect();
         let Some(p) = rng.pick(&alive) else { break };
         let name = m.procs[p].name.clone();
         let pr = &m.procs[p];
         // A creator whose children would land in a namespace that is gone
         // (its init exited) cannot fork.
-        let child_ns_ok = m.ns[pr.ns_for_children].init.map_or(true, |i| m.procs[i].state == State::Alive);
+        let child_ns_ok = m.ns[pr.ns_for_children]
+            .init
+            .map_or(true, |i| m.procs[i].state == State::Alive);
         match rng.below(12) {
             0..=3 if child_ns_ok && m.present_procs().count() < MAX_PROCS => {
                 let creator = match rng.pick(&pr.threads) {
@@ -57,15 +76,29 @@ pub fn sequence(seed: u64, ops: usize) -> Result<usize, String> {
                 };
                 // CLONE_NEWPID only from a process whose children land in
                 // its own namespace (else EINVAL), and not too deep.
-                let new_pid_ns = pr.ns_for_children == pr.ns && m.ns[pr.ns].level < MAX_LEVEL && rng.chance(15);
+                let new_pid_ns =
+                    pr.ns_for_children == pr.ns && m.ns[pr.ns].level < MAX_LEVEL && rng.chance(15);
                 // CLONE_PARENT is refused to namespace inits.
                 let clone_parent = !m.is_ns_init(p) && rng.chance(20);
-                let child = format!("p{}", { names += 1; names });
-                w.spawn(&creator, &child, Flags { clone_parent, new_pid_ns })?;
+                let child = format!("p{}", {
+                    names += 1;
+                    names
+                });
+                w.spawn(
+                    &creator,
+                    &child,
+                    Flags {
+                        clone_parent,
+                        new_pid_ns,
+                    },
+                )?;
             }
             // No CLONE_THREAD once children go to another pid namespace (EINVAL).
             4 if pr.threads.len() < 2 && pr.ns_for_children == pr.ns => {
-                let t = format!("t{}", { threads += 1; threads });
+                let t = format!("t{}", {
+                    threads += 1;
+                    threads
+                });
                 w.thread(&name, &t)?;
             }
             5 if !pr.threads.is_empty() => {
@@ -88,7 +121,10 @@ pub fn sequence(seed: u64, ops: usize) -> Result<usize, String> {
                 }
             },
             10 => {
-                let agent = rng.pick(&pr.threads).filter(|_| rng.chance(60)).unwrap_or(name.clone());
+                let agent = rng
+                    .pick(&pr.threads)
+                    .filter(|_| rng.chance(60))
+                    .unwrap_or(name.clone());
                 w.exec(&agent)?;
             }
             11 => {
@@ -116,7 +152,11 @@ pub fn sequence(seed: u64, ops: usize) -> Result<usize, String> {
 pub fn run(first: u64, count: u64, ops: usize) -> Result<String, String> {
     let mut steps = 0;
     for seed in first..first + count {
-        steps += sequence(seed, ops).map_err(|e| format!("seed {seed} (replay: CABA_SEED={seed} CABA_RANDOM_RUNS=1): {e}"))?;
+        steps += sequence(seed, ops).map_err(|e| {
+            format!("seed {seed} (replay: CABA_SEED={seed} CABA_RANDOM_RUNS=1): {e}")
+        })?;
     }
-    Ok(format!("{count} sequences from seed {first}, {steps} steps"))
+    Ok(format!(
+        "{count} sequences from seed {first}, {steps} steps"
+    ))
 }

@@ -13,7 +13,11 @@ pub type TestResult = Result<String, String>;
 /// still there, then report what was compared.
 fn done(w: &World) -> TestResult {
     crate::after_each_hook()?;
-    Ok(format!("{} steps, {} status lines compared", w.steps.len(), w.compared))
+    Ok(format!(
+        "{} steps, {} status lines compared",
+        w.steps.len(),
+        w.compared
+    ))
 }
 
 /// NScaba of `name` (root view) must name `caba` at every level they share.
@@ -23,10 +27,22 @@ fn expect_caba(w: &World, name: &str, caba: &str) -> Result<(), String> {
         let p = w.pid(name);
         let c = w.pid(caba);
         let levels = w.m.procs[p].nspid.len();
-        (0..levels).map(|l| if l < w.m.procs[c].nspid.len() && w.m.ns_at(w.m.procs[p].ns, l) == w.m.ns_at(w.m.procs[c].ns, l) { w.m.procs[c].nspid[l] } else { 0 }).collect()
+        (0..levels)
+            .map(|l| {
+                if l < w.m.procs[c].nspid.len()
+                    && w.m.ns_at(w.m.procs[p].ns, l) == w.m.ns_at(w.m.procs[c].ns, l)
+                {
+                    w.m.procs[c].nspid[l]
+                } else {
+                    0
+                }
+            })
+            .collect()
     };
     if got != want {
-        return Err(format!("NScaba({name}) is {got:?}, the spec says CABA({name}) = {caba}, i.e. {want:?}"));
+        return Err(format!(
+            "NScaba({name}) is {got:?}, the spec says CABA({name}) = {caba}, i.e. {want:?}"
+        ));
     }
     Ok(())
 }
@@ -201,8 +217,16 @@ pub fn unshare_then_fork() -> TestResult {
     w.spawn("Z", "W", PLAIN)?;
     w.spawn("Y", "V", PLAIN)?;
     w.exit("Z")
-        .and(Err("the init of a namespace with processes left could exit".to_string()))
-        .or_else(|e| if e.contains("namespace init") { Ok(()) } else { Err(e) })?;
+        .and(Err(
+            "the init of a namespace with processes left could exit".to_string(),
+        ))
+        .or_else(|e| {
+            if e.contains("namespace init") {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
     w.exit("W")?;
     w.reap("W")?;
     w.exit("V")?;
@@ -219,7 +243,10 @@ pub fn deepest_nesting() -> TestResult {
     }
     let st = Status::read(&format!("/proc/{}/status", w.root_pid("L32")))?;
     if st.nscaba.as_ref().map(Vec::len) != Some(33) {
-        return Err(format!("NScaba of the level-32 process has {:?} columns, want 33", st.nscaba.map(|c| c.len())));
+        return Err(format!(
+            "NScaba of the level-32 process has {:?} columns, want 33",
+            st.nscaba.map(|c| c.len())
+        ));
     }
     expect_caba(&w, "L32", "L31")?;
     w.spawn("L32", "M", PLAIN)?;
@@ -242,14 +269,19 @@ pub fn release_many(n: usize) -> TestResult {
             let Ok(kid) = sys::fork_run(|| {
                 let _ = read_byte(&hold_r); // blocks until the runner lets go
                 0
-            }) else { return 1 };
+            }) else {
+                return 1;
+            };
             let _ = write_pid(&report_w, kid);
         }
         let _ = read_byte(&go_r);
         0
-    }).map_err(|e| e.to_string())?;
+    })
+    .map_err(|e| e.to_string())?;
     let _group = Group(x);
-    let kids = (0..n).map(|_| read_pid(&report_r)).collect::<Result<Vec<i32>, String>>()?;
+    let kids = (0..n)
+        .map(|_| read_pid(&report_r))
+        .collect::<Result<Vec<i32>, String>>()?;
     let me = sys::my_pid();
     let all_caba = |want: i32| -> Result<(), String> {
         for &k in &kids {
@@ -268,7 +300,9 @@ pub fn release_many(n: usize) -> TestResult {
     sys::wait_pid(x, 0).map_err(|e| e.to_string())?;
     let reap_us = t.elapsed().as_micros();
     all_caba(me)?;
-    Ok(format!("{n} CABA-descendants moved; the reap took {reap_us} us"))
+    Ok(format!(
+        "{n} CABA-descendants moved; the reap took {reap_us} us"
+    ))
 }
 
 /// Readers loop on /proc/C/status while C's CABA is released again and again.
@@ -314,12 +348,20 @@ pub fn racing_readers(rounds: usize, depth: usize, targets: usize) -> TestResult
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         for (i, c) in cs.iter().enumerate() {
                             let st = Status::read(&format!("/proc/{c}/status"))?;
-                            let v = st.nscaba.as_ref().and_then(|v| v.first().copied()).unwrap_or(-1);
+                            let v = st
+                                .nscaba
+                                .as_ref()
+                                .and_then(|v| v.first().copied())
+                                .unwrap_or(-1);
                             let Some(pos) = chain.iter().position(|&b| b == v) else {
-                                return Err(format!("pid {c}: NScaba {v}, not on its creator chain {chain:?}"));
+                                return Err(format!(
+                                    "pid {c}: NScaba {v}, not on its creator chain {chain:?}"
+                                ));
                             };
                             if pos > last[i] {
-                                return Err(format!("pid {c}: NScaba went back down the chain to {v}"));
+                                return Err(format!(
+                                    "pid {c}: NScaba went back down the chain to {v}"
+                                ));
                             }
                             last[i] = pos;
                             n += 1;
@@ -339,11 +381,16 @@ pub fn racing_readers(rounds: usize, depth: usize, targets: usize) -> TestResult
         for c in &cs {
             let st = Status::read(&format!("/proc/{c}/status"))?;
             if st.nscaba != Some(vec![me]) {
-                return Err(format!("pid {c}: NScaba {:?} after the chain is gone, want [{me}]", st.nscaba));
+                return Err(format!(
+                    "pid {c}: NScaba {:?} after the chain is gone, want [{me}]",
+                    st.nscaba
+                ));
             }
         }
     }
-    Ok(format!("{reads} reads checked over {rounds} rounds of {depth} releases"))
+    Ok(format!(
+        "{reads} reads checked over {rounds} rounds of {depth} releases"
+    ))
 }
 
 /// The link at depth `total - left + 1` of the racing chain: it makes the
@@ -351,13 +398,20 @@ pub fn racing_readers(rounds: usize, depth: usize, targets: usize) -> TestResult
 fn chain_link(total: usize, left: usize, targets: usize, report: &Fd, go: &Fd, hold: &Fd) -> i32 {
     if left == 1 {
         for _ in 0..targets {
-            let Ok(pid) = sys::fork_run(|| { let _ = read_byte(hold); 0 }) else { return 1 };
+            let Ok(pid) = sys::fork_run(|| {
+                let _ = read_byte(hold);
+                0
+            }) else {
+                return 1;
+            };
             let _ = write_pair(report, -1, pid);
         }
         let _ = read_byte(go);
         return 0;
     }
-    let Ok(next) = sys::fork_run(|| chain_link(total, left - 1, targets, report, go, hold)) else { return 1 };
+    let Ok(next) = sys::fork_run(|| chain_link(total, left - 1, targets, report, go, hold)) else {
+        return 1;
+    };
     let _ = write_pair(report, (total - left + 2) as i32, next);
     let _ = sys::wait_pid(next, 0);
     std::thread::sleep(std::time::Duration::from_micros(500));
@@ -374,13 +428,19 @@ pub fn access() -> TestResult {
     let (rep_r, rep_w) = pipe()?;
     let (hold_r, hold_w) = pipe()?;
     let helper = sys::fork_run(|| {
-        if sys::set_pgid(0, 0).is_err() || sys::drop_privileges(65534).is_err() || sys::set_dumpable().is_err() {
+        if sys::set_pgid(0, 0).is_err()
+            || sys::drop_privileges(65534).is_err()
+            || sys::set_dumpable().is_err()
+        {
             return 10;
         }
         match Status::read(&format!("/proc/{b}/status")) {
             Ok(st) if st.nscaba == Some(vec![0]) && st.nspid == vec![b] => {}
             Ok(st) => {
-                println!("# uid 65534 reads NScaba {:?} of root's pid {b}, want [0]", st.nscaba);
+                println!(
+                    "# uid 65534 reads NScaba {:?} of root's pid {b}, want [0]",
+                    st.nscaba
+                );
                 return 11;
             }
             Err(e) => {
@@ -388,12 +448,20 @@ pub fn access() -> TestResult {
                 return 12;
             }
         }
-        let Ok(own) = sys::fork_run(|| { let _ = read_byte(&hold_r); 0 }) else { return 13 };
+        let Ok(own) = sys::fork_run(|| {
+            let _ = read_byte(&hold_r);
+            0
+        }) else {
+            return 13;
+        };
         let me = sys::my_pid();
         match Status::read(&format!("/proc/{own}/status")) {
             Ok(st) if st.nscaba == Some(vec![me]) => {}
             Ok(st) => {
-                println!("# uid 65534 reads NScaba {:?} of its own child, want [{me}]", st.nscaba);
+                println!(
+                    "# uid 65534 reads NScaba {:?} of its own child, want [{me}]",
+                    st.nscaba
+                );
                 return 14;
             }
             Err(e) => {
@@ -414,7 +482,10 @@ pub fn access() -> TestResult {
     })?;
     let st = Status::read(&format!("/proc/{own}/status"))?;
     if st.nscaba != Some(vec![helper]) {
-        return Err(format!("root reads NScaba {:?} of the helper's child, want [{helper}]", st.nscaba));
+        return Err(format!(
+            "root reads NScaba {:?} of the helper's child, want [{helper}]",
+            st.nscaba
+        ));
     }
     expect_caba(&w, "B", "A")?;
     // Both the helper and its child wait on the pipe, and both hold its
@@ -425,7 +496,9 @@ pub fn access() -> TestResult {
     if code != 0 {
         return Err(format!("the unprivileged reader exited with {code}"));
     }
-    Ok(format!("uid 65534 saw zeros for root's {b} (CABA {a}) and its own child's CABA"))
+    Ok(format!(
+        "uid 65534 saw zeros for root's {b} (CABA {a}) and its own child's CABA"
+    ))
 }
 
 /// The 2022 cover letter's "complex sessions" tree, step by step.
@@ -454,7 +527,11 @@ pub fn complex_sessions() -> TestResult {
     expect_caba(&w, "P7", "P4")?;
     let p7 = Status::read(&format!("/proc/{}/status", w.root_pid("P7")))?;
     if p7.ppid != w.root_pid("P2") {
-        return Err(format!("P7's parent is {}, the scenario makes it P2 ({})", p7.ppid, w.root_pid("P2")));
+        return Err(format!(
+            "P7's parent is {}, the scenario makes it P2 ({})",
+            p7.ppid,
+            w.root_pid("P2")
+        ));
     }
     done(&w)
 }
@@ -497,7 +574,9 @@ fn write_byte(fd: &Fd) -> Result<(), String> {
 
 fn write_pid(fd: &Fd, pid: i32) -> Result<(), String> {
     use std::io::Write;
-    (&fd.0).write_all(&pid.to_ne_bytes()).map_err(|e| e.to_string())
+    (&fd.0)
+        .write_all(&pid.to_ne_bytes())
+        .map_err(|e| e.to_string())
 }
 
 /// Two numbers in one write: atomic on a pipe, whoever else writes.

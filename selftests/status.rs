@@ -9,16 +9,29 @@ pub struct Status {
 }
 
 fn numbers(rest: &str) -> Result<Vec<i32>, String> {
-    rest.split_whitespace().map(|w| w.parse::<i32>().map_err(|e| format!("'{w}': {e}"))).collect()
+    rest.split_whitespace()
+        .map(|w| w.parse::<i32>().map_err(|e| format!("'{w}': {e}")))
+        .collect()
 }
 
 impl Status {
     pub fn parse(text: &str) -> Result<Status, String> {
-        let mut st = Status { ppid: -1, nspid: vec![], nscaba: None };
+        let mut st = Status {
+            ppid: -1,
+            nspid: vec![],
+            nscaba: None,
+        };
         for line in text.lines() {
-            let Some((key, rest)) = line.split_once(':') else { continue };
+            let Some((key, rest)) = line.split_once(':') else {
+                continue;
+            };
             match key {
-                "PPid" => st.ppid = rest.trim().parse().map_err(|e| format!("PPid '{rest}': {e}"))?,
+                "PPid" => {
+                    st.ppid = rest
+                        .trim()
+                        .parse()
+                        .map_err(|e| format!("PPid '{rest}': {e}"))?
+                }
                 "NSpid" => st.nspid = numbers(rest)?,
                 "NScaba" => st.nscaba = Some(numbers(rest)?),
                 _ => {}
@@ -29,7 +42,11 @@ impl Status {
         }
         if let Some(c) = &st.nscaba {
             if c.len() != st.nspid.len() {
-                return Err(format!("NScaba has {} columns, NSpid {}", c.len(), st.nspid.len()));
+                return Err(format!(
+                    "NScaba has {} columns, NSpid {}",
+                    c.len(),
+                    st.nspid.len()
+                ));
             }
         }
         Ok(st)

@@ -18,7 +18,8 @@ pub const WNOHANG: c_int = 1;
 
 extern "C" {
     fn syscall(num: c_long, ...) -> c_long;
-    fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char)
+        -> c_int;
     fn _exit(status: c_int) -> !;
     fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
     fn prctl(option: c_int, arg2: c_ulong, arg3: c_ulong, arg4: c_ulong, arg5: c_ulong) -> c_int;
@@ -26,7 +27,13 @@ extern "C" {
     fn setpgid(pid: c_int, pgid: c_int) -> c_int;
     fn setns(fd: c_int, nstype: c_int) -> c_int;
     fn unshare(flags: c_int) -> c_int;
-    fn mount(src: *const c_char, target: *const c_char, fstype: *const c_char, flags: c_ulong, data: *const c_void) -> c_int;
+    fn mount(
+        src: *const c_char,
+        target: *const c_char,
+        fstype: *const c_char,
+        flags: c_ulong,
+        data: *const c_void,
+    ) -> c_int;
     fn mkfifo(path: *const c_char, mode: u32) -> c_int;
     fn kill(pid: c_int, sig: c_int) -> c_int;
     fn fork() -> c_int;
@@ -61,7 +68,10 @@ impl Exec {
         let strings: Vec<CString> = args.iter().map(|a| cstr(a)).collect();
         let mut argv: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
         argv.push(std::ptr::null());
-        Exec { _strings: strings, argv }
+        Exec {
+            _strings: strings,
+            argv,
+        }
     }
 
     /// Replace the calling process's image; returns only on failure.
@@ -78,7 +88,11 @@ impl Exec {
 pub fn spawn(flags: u64, exec: &Exec) -> Result<i32> {
     // clone3() refuses an exit signal with CLONE_PARENT: the child then
     // signals like its creator did.
-    let exit_signal = if flags & CLONE_PARENT != 0 { 0 } else { SIGCHLD };
+    let exit_signal = if flags & CLONE_PARENT != 0 {
+        0
+    } else {
+        SIGCHLD
+    };
     let args: [u64; 8] = [flags, 0, 0, 0, exit_signal, 0, 0, 0];
     // SAFETY: clone_args version 0 (64 bytes) without CLONE_VM: the child
     // gets a copy of our memory and only calls execve() and _exit().
@@ -159,8 +173,20 @@ pub fn private_proc() -> Result<()> {
     let target = cstr("/proc");
     // SAFETY: NUL-terminated strings that outlive the calls.
     unsafe {
-        check(mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), MS_REC | MS_PRIVATE, std::ptr::null()) as c_long)?;
-        check(mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) as c_long)?;
+        check(mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            MS_REC | MS_PRIVATE,
+            std::ptr::null(),
+        ) as c_long)?;
+        check(mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        ) as c_long)?;
     }
     Ok(())
 }
@@ -192,7 +218,6 @@ pub fn my_pid() -> i32 {
     unsafe { getpid() }
 }
 
-
 const PR_SET_DUMPABLE: c_int = 4;
 
 /// Make the caller ptrace-readable by its own uid again (a credential
@@ -215,7 +240,11 @@ extern "C" {
 
 /// Wait up to @ms for @fd to become readable.
 pub fn readable(fd: c_int, ms: i32) -> Result<bool> {
-    let mut p = PollFd { fd, events: 1, revents: 0 };
+    let mut p = PollFd {
+        fd,
+        events: 1,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd.
     let n = check(unsafe { poll(&mut p, 1, ms) } as c_long)?;
     Ok(n > 0)
@@ -231,5 +260,10 @@ pub fn pipe() -> Result<(std::fs::File, std::fs::File)> {
     check(unsafe { pipe(fds.as_mut_ptr()) } as c_long)?;
     use std::os::fd::FromRawFd;
     // SAFETY: pipe() just returned these descriptors; each is owned once.
-    Ok(unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) })
+    Ok(unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    })
 }

@@ -25,20 +25,31 @@ pub struct Chan {
 }
 
 fn open_rw(path: &str) -> Result<File, String> {
-    OpenOptions::new().read(true).write(true).open(path).map_err(|e| format!("open {path}: {e}"))
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("open {path}: {e}"))
 }
 
 impl Chan {
     /// The runner's side: it writes commands to NAME.in, reads NAME.out.
     pub fn runner(dir: &str, name: &str) -> Result<Chan, String> {
         for sfx in ["in", "out"] {
-            sys::make_fifo(&format!("{dir}/{name}.{sfx}")).map_err(|e| format!("mkfifo {name}.{sfx}: {e}"))?;
+            sys::make_fifo(&format!("{dir}/{name}.{sfx}"))
+                .map_err(|e| format!("mkfifo {name}.{sfx}: {e}"))?;
         }
-        Ok(Chan { rd: BufReader::new(open_rw(&format!("{dir}/{name}.out"))?), wr: open_rw(&format!("{dir}/{name}.in"))? })
+        Ok(Chan {
+            rd: BufReader::new(open_rw(&format!("{dir}/{name}.out"))?),
+            wr: open_rw(&format!("{dir}/{name}.in"))?,
+        })
     }
 
     pub fn agent(dir: &str, name: &str) -> Result<Chan, String> {
-        Ok(Chan { rd: BufReader::new(open_rw(&format!("{dir}/{name}.in"))?), wr: open_rw(&format!("{dir}/{name}.out"))? })
+        Ok(Chan {
+            rd: BufReader::new(open_rw(&format!("{dir}/{name}.in"))?),
+            wr: open_rw(&format!("{dir}/{name}.out"))?,
+        })
     }
 
     pub fn send(&mut self, line: &str) -> Result<(), String> {
@@ -47,7 +58,9 @@ impl Chan {
 
     /// The next line, waiting at most `ms` (forever if negative).
     pub fn recv(&mut self, ms: i32) -> Result<String, String> {
-        if self.rd.buffer().is_empty() && !sys::readable(self.rd.get_ref().as_raw_fd(), ms).map_err(|e| e.to_string())? {
+        if self.rd.buffer().is_empty()
+            && !sys::readable(self.rd.get_ref().as_raw_fd(), ms).map_err(|e| e.to_string())?
+        {
             return Err(format!("no answer within {} s", ms / 1000));
         }
         let mut line = String::new();
@@ -70,9 +83,18 @@ pub struct Flags {
     pub new_pid_ns: bool,
 }
 
-pub const PLAIN: Flags = Flags { clone_parent: false, new_pid_ns: false };
-pub const CLONE_PARENT: Flags = Flags { clone_parent: true, new_pid_ns: false };
-pub const NEW_PID_NS: Flags = Flags { clone_parent: false, new_pid_ns: true };
+pub const PLAIN: Flags = Flags {
+    clone_parent: false,
+    new_pid_ns: false,
+};
+pub const CLONE_PARENT: Flags = Flags {
+    clone_parent: true,
+    new_pid_ns: false,
+};
+pub const NEW_PID_NS: Flags = Flags {
+    clone_parent: false,
+    new_pid_ns: true,
+};
 
 struct Reader {
     pid: i32, // in the runner's namespace
@@ -103,7 +125,10 @@ impl World {
         std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
         sys::set_subreaper(true).map_err(|e| format!("PR_SET_CHILD_SUBREAPER: {e}"))?;
         let me = Status::read("/proc/self/status")?;
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?.to_string_lossy().into_owned();
+        let exe = std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
         Ok(World {
             m: Model::new(me.nspid[0]),
             dir,
@@ -125,11 +150,15 @@ impl World {
         if let Some(&(p, _)) = self.threads.get(name) {
             return Ok(p);
         }
-        self.m.find(name).ok_or_else(|| format!("no process or thread '{name}'"))
+        self.m
+            .find(name)
+            .ok_or_else(|| format!("no process or thread '{name}'"))
     }
 
     pub fn pid(&self, name: &str) -> Pid {
-        self.m.find(name).unwrap_or_else(|| panic!("no process {name}"))
+        self.m
+            .find(name)
+            .unwrap_or_else(|| panic!("no process {name}"))
     }
 
     /// Root-namespace tgid of a named process.
@@ -138,7 +167,9 @@ impl World {
     }
 
     fn chan(&mut self, name: &str) -> Result<&mut Chan, String> {
-        self.chans.get_mut(name).ok_or_else(|| format!("'{name}' has no agent (exited?)"))
+        self.chans
+            .get_mut(name)
+            .ok_or_else(|| format!("'{name}' has no agent (exited?)"))
     }
 
     fn command(&mut self, agent: &str, cmd: &str) -> Result<String, String> {
@@ -155,7 +186,8 @@ impl World {
     /// `creator` (a process or one of its threads) forks `name`.
     pub fn spawn(&mut self, creator: &str, name: &str, f: Flags) -> Result<(), String> {
         let mut chan = Chan::runner(&self.dir, name)?;
-        let bits = (f.clone_parent as u64 * sys::CLONE_PARENT) | (f.new_pid_ns as u64 * sys::CLONE_NEWPID);
+        let bits =
+            (f.clone_parent as u64 * sys::CLONE_PARENT) | (f.new_pid_ns as u64 * sys::CLONE_NEWPID);
         let c = if creator == "runner" {
             let exec = self.agent_args("--agent", name);
             sys::spawn(bits, &exec).map_err(|e| format!("runner: clone3({bits:#x}): {e}"))?;
@@ -166,19 +198,27 @@ impl World {
         };
         let nspid = nspid_of(&chan.expect("ready").map_err(|e| format!("{name}: {e}"))?)?;
         let from_thread = self.threads.contains_key(creator);
-        let id = self.m.fork(c, from_thread, name, f.clone_parent, f.new_pid_ns);
+        let id = self
+            .m
+            .fork(c, from_thread, name, f.clone_parent, f.new_pid_ns);
         let want_cols = self.m.ns[self.m.procs[id].ns].level + 1;
         let got_cols = nspid.len();
         self.m.procs[id].nspid = nspid;
         if got_cols != want_cols {
-            return Err(format!("{name} has {got_cols} pid numbers, the model expects {want_cols}"));
+            return Err(format!(
+                "{name} has {got_cols} pid numbers, the model expects {want_cols}"
+            ));
         }
         self.chans.insert(name.into(), chan);
         let ns = self.m.procs[id].ns;
         if self.m.ns[ns].init == Some(id) {
             self.start_reader(ns, id)?;
         }
-        self.step(format!("{creator} forks {name}{}{}", if f.clone_parent { " CLONE_PARENT" } else { "" }, if f.new_pid_ns { " CLONE_NEWPID" } else { "" }))
+        self.step(format!(
+            "{creator} forks {name}{}{}",
+            if f.clone_parent { " CLONE_PARENT" } else { "" },
+            if f.new_pid_ns { " CLONE_NEWPID" } else { "" }
+        ))
     }
 
     /// A reader agent in `ns`, whose init `init` has just been created.
@@ -187,7 +227,8 @@ impl World {
         let mut chan = Chan::runner(&self.dir, &name)?;
         let exec = self.agent_args("--reader", &name);
         let init_pid = self.m.procs[init].nspid[0];
-        sys::enter_pid_ns(&format!("/proc/{init_pid}/ns/pid")).map_err(|e| format!("setns into {init_pid}'s pid ns: {e}"))?;
+        sys::enter_pid_ns(&format!("/proc/{init_pid}/ns/pid"))
+            .map_err(|e| format!("setns into {init_pid}'s pid ns: {e}"))?;
         let spawned = sys::spawn(0, &exec);
         sys::enter_pid_ns("/proc/self/ns/pid").map_err(|e| format!("setns back: {e}"))?;
         let pid = spawned.map_err(|e| format!("reader for ns {ns}: {e}"))?;
@@ -217,10 +258,16 @@ impl World {
 
     /// Thread `name` exits; its process goes on.
     pub fn thread_exit(&mut self, name: &str) -> Result<(), String> {
-        let (p, tid) = *self.threads.get(name).ok_or_else(|| format!("no thread {name}"))?;
+        let (p, tid) = *self
+            .threads
+            .get(name)
+            .ok_or_else(|| format!("no thread {name}"))?;
         self.command(name, "texit")?;
         let path = format!("/proc/{}/task/{tid}", self.m.procs[p].nspid[0]);
-        wait_until(|| !std::path::Path::new(&path).exists(), &format!("thread {name} to go"))?;
+        wait_until(
+            || !std::path::Path::new(&path).exists(),
+            &format!("thread {name} to go"),
+        )?;
         self.forget_thread(name);
         self.step(format!("thread {name} exits"))
     }
@@ -237,13 +284,18 @@ impl World {
         let p = self.pid(name);
         if self.m.is_ns_init(p) {
             if self.m.ns_has_others(self.m.procs[p].ns, p) {
-                return Err(format!("{name} is a namespace init with processes left: its exit would kill them"));
+                return Err(format!(
+                    "{name} is a namespace init with processes left: its exit would kill them"
+                ));
             }
             self.stop_reader(self.m.procs[p].ns);
         }
         self.chan(name)?.send("exit")?;
         let pid = self.m.procs[p].nspid[0];
-        wait_until(|| is_zombie(pid), &format!("{name} ({pid}) to become a zombie"))?;
+        wait_until(
+            || is_zombie(pid),
+            &format!("{name} ({pid}) to become a zombie"),
+        )?;
         for t in self.m.procs[p].threads.clone() {
             self.forget_thread(&t);
         }
@@ -262,7 +314,8 @@ impl World {
         let parent_ns = self.m.procs[parent].ns;
         let pid_there = self.m.pid_in(Some(p), parent_ns);
         if parent == RUNNER {
-            sys::wait_pid(pid_there, 0).map_err(|e| format!("runner: waitpid({pid_there}): {e}"))?;
+            sys::wait_pid(pid_there, 0)
+                .map_err(|e| format!("runner: waitpid({pid_there}): {e}"))?;
         } else {
             let pname = self.m.procs[parent].name.clone();
             self.command(&pname, &format!("reap {pid_there}"))?;
@@ -281,7 +334,10 @@ impl World {
         if must && !ok {
             return Err(format!("{agent}: {cmd}: {line}"));
         }
-        self.step(format!("{agent}: {cmd}{}", if ok { "" } else { " (failed)" }))?;
+        self.step(format!(
+            "{agent}: {cmd}{}",
+            if ok { "" } else { " (failed)" }
+        ))?;
         Ok(ok)
     }
 
@@ -296,7 +352,8 @@ impl World {
     pub fn subreaper(&mut self, name: &str, on: bool) -> Result<(), String> {
         let p = self.pid(name);
         self.m.procs[p].subreaper = on;
-        self.simple(name, &format!("subreaper {}", on as u8), true).map(drop)
+        self.simple(name, &format!("subreaper {}", on as u8), true)
+            .map(drop)
     }
 
     /// `agent` (the process or one of its threads) execs; the new image
@@ -305,7 +362,9 @@ impl World {
         let p = self.owner(agent)?;
         let pname = self.m.procs[p].name.clone();
         self.chan(agent)?.send(&format!("exec {pname}"))?;
-        self.chan(&pname)?.expect("ready").map_err(|e| format!("{pname} after exec: {e}"))?;
+        self.chan(&pname)?
+            .expect("ready")
+            .map_err(|e| format!("{pname} after exec: {e}"))?;
         if agent != pname {
             // de_thread(): the thread, with its own nsproxy, is the leader now.
             self.m.procs[p].ns_for_children = self.m.procs[p].ns;
@@ -336,14 +395,24 @@ impl World {
     /// NScaba of `name` in the root view, as the kernel shows it.
     pub fn nscaba(&self, name: &str) -> Result<Vec<i32>, String> {
         let pid = self.root_pid(name);
-        Status::read(&format!("/proc/{pid}/status"))?.nscaba.ok_or_else(|| "no NScaba".into())
+        Status::read(&format!("/proc/{pid}/status"))?
+            .nscaba
+            .ok_or_else(|| "no NScaba".into())
     }
 
     fn mismatch(&self, p: Pid, view: &str, what: &str, got: &[i32], want: &[i32]) -> String {
-        let caba = self.m.caba(p).map(|c| self.m.procs[c].name.clone()).unwrap_or("none".into());
-        let parent = self.m.procs[p].parent.map(|c| self.m.procs[c].name.clone()).unwrap_or("none".into());
+        let caba = self
+            .m
+            .caba(p)
+            .map(|c| self.m.procs[c].name.clone())
+            .unwrap_or("none".into());
+        let parent = self.m.procs[p]
+            .parent
+            .map(|c| self.m.procs[c].name.clone())
+            .unwrap_or("none".into());
         format!(
-            "after step {} '{}': {} (pid {:?}) seen from {view}: {what} is {got:?}, the model says {want:?} (CABA {caba}, parent {parent})",
+            "after step {} '{}': {} (pid {:?}) seen from {view}: \
+             {what} is {got:?}, the model says {want:?} (CABA {caba}, parent {parent})",
             self.steps.len(),
             self.steps.last().map(String::as_str).unwrap_or(""),
             self.m.procs[p].name,
@@ -368,26 +437,46 @@ impl World {
             }
             self.compared += 1;
             // Every thread agrees with its process.
-            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.to_string())?;
+            let tasks =
+                std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.to_string())?;
             for t in tasks.flatten() {
                 let path = t.path().join("status");
-                let Ok(ts) = Status::read(&path.to_string_lossy()) else { continue }; // raced with thread exit
+                let Ok(ts) = Status::read(&path.to_string_lossy()) else {
+                    continue;
+                }; // raced with thread exit
                 if ts.nscaba.as_ref() != Some(&got) {
-                    return Err(self.mismatch(p, &format!("thread {}", path.display()), "NScaba", ts.nscaba.as_deref().unwrap_or(&[]), &got));
+                    return Err(self.mismatch(
+                        p,
+                        &format!("thread {}", path.display()),
+                        "NScaba",
+                        ts.nscaba.as_deref().unwrap_or(&[]),
+                        &got,
+                    ));
                 }
                 self.compared += 1;
             }
         }
         let views: Vec<Ns> = self.readers.keys().copied().collect();
         for ns in views {
-            let procs: Vec<Pid> = self.m.present_procs().filter(|&p| self.m.visible_in(p, ns)).collect();
-            let pids: Vec<String> = procs.iter().map(|&p| self.m.pid_in(Some(p), ns).to_string()).collect();
+            let procs: Vec<Pid> = self
+                .m
+                .present_procs()
+                .filter(|&p| self.m.visible_in(p, ns))
+                .collect();
+            let pids: Vec<String> = procs
+                .iter()
+                .map(|&p| self.m.pid_in(Some(p), ns).to_string())
+                .collect();
             let r = self.readers.get_mut(&ns).ok_or("reader vanished")?;
             r.chan.send(&format!("read {}", pids.join(" ")))?;
             let answer = r.chan.expect("ok")?;
             let lines: Vec<&str> = answer.split(';').filter(|s| !s.is_empty()).collect();
             if lines.len() != procs.len() {
-                return Err(format!("reader of namespace {ns} answered {} of {} processes: {answer}", lines.len(), procs.len()));
+                return Err(format!(
+                    "reader of namespace {ns} answered {} of {} processes: {answer}",
+                    lines.len(),
+                    procs.len()
+                ));
             }
             for (&p, line) in procs.iter().zip(lines) {
                 let nums = nspid_of(line)?;
@@ -451,9 +540,16 @@ fn next_id() -> usize {
 }
 
 pub fn is_zombie(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')).unwrap_or(false);
-    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0);
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        .unwrap_or(false);
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0);
     state && threads == 1
 }
 
@@ -479,27 +575,46 @@ pub fn agent_loop(mut chan: Chan, dir: &str, exe: &str, is_thread: bool) {
         let words: Vec<&str> = line.split_whitespace().collect();
         let reply = match words.as_slice() {
             ["fork", name, bits] => {
-                let exec = sys::Exec::new(&[exe.into(), "--agent".into(), dir.into(), (*name).into()]);
+                let exec =
+                    sys::Exec::new(&[exe.into(), "--agent".into(), dir.into(), (*name).into()]);
                 let bits: u64 = bits.parse().unwrap_or(0);
-                sys::spawn(bits, &exec).map(|pid| format!("ok {pid}")).map_err(|e| e.to_string())
+                sys::spawn(bits, &exec)
+                    .map(|pid| format!("ok {pid}"))
+                    .map_err(|e| e.to_string())
             }
             ["thread", name] => {
                 let (name, dir, exe) = (name.to_string(), dir.to_string(), exe.to_string());
-                std::thread::Builder::new().spawn(move || thread_agent(&dir, &name, &exe)).map(|_| "ok".into()).map_err(|e| e.to_string())
+                std::thread::Builder::new()
+                    .spawn(move || thread_agent(&dir, &name, &exe))
+                    .map(|_| "ok".into())
+                    .map_err(|e| e.to_string())
             }
             ["texit"] if is_thread => {
                 let _ = chan.send("ok");
                 return;
             }
             ["exit"] => sys::exit_group(0),
-            ["reap", pid] => sys::wait_pid(pid.parse().unwrap_or(-1), 0).map(|_| "ok".into()).map_err(|e| e.to_string()),
-            ["setsid"] => sys::new_session().map(|_| "ok".into()).map_err(|e| e.to_string()),
-            ["setpgid"] => sys::set_pgid(0, 0).map(|_| "ok".into()).map_err(|e| e.to_string()),
-            ["subreaper", on] => sys::set_subreaper(*on == "1").map(|_| "ok".into()).map_err(|e| e.to_string()),
-            ["setns", path] => sys::enter_pid_ns(path).map(|_| "ok".into()).map_err(|e| e.to_string()),
-            ["unshare"] => sys::unshare_flags(sys::CLONE_NEWPID as i32).map(|_| "ok".into()).map_err(|e| e.to_string()),
+            ["reap", pid] => sys::wait_pid(pid.parse().unwrap_or(-1), 0)
+                .map(|_| "ok".into())
+                .map_err(|e| e.to_string()),
+            ["setsid"] => sys::new_session()
+                .map(|_| "ok".into())
+                .map_err(|e| e.to_string()),
+            ["setpgid"] => sys::set_pgid(0, 0)
+                .map(|_| "ok".into())
+                .map_err(|e| e.to_string()),
+            ["subreaper", on] => sys::set_subreaper(*on == "1")
+                .map(|_| "ok".into())
+                .map_err(|e| e.to_string()),
+            ["setns", path] => sys::enter_pid_ns(path)
+                .map(|_| "ok".into())
+                .map_err(|e| e.to_string()),
+            ["unshare"] => sys::unshare_flags(sys::CLONE_NEWPID as i32)
+                .map(|_| "ok".into())
+                .map_err(|e| e.to_string()),
             ["exec", pname] => {
-                let exec = sys::Exec::new(&[exe.into(), "--agent".into(), dir.into(), (*pname).into()]);
+                let exec =
+                    sys::Exec::new(&[exe.into(), "--agent".into(), dir.into(), (*pname).into()]);
                 Err(exec.exec().to_string())
             }
             _ => Err(format!("unknown command '{line}'")),
@@ -509,8 +624,12 @@ pub fn agent_loop(mut chan: Chan, dir: &str, exe: &str, is_thread: bool) {
 }
 
 fn thread_agent(dir: &str, name: &str, exe: &str) {
-    let Ok(mut chan) = Chan::agent(dir, name) else { return };
-    let Ok(st) = Status::read("/proc/thread-self/status") else { return };
+    let Ok(mut chan) = Chan::agent(dir, name) else {
+        return;
+    };
+    let Ok(st) = Status::read("/proc/thread-self/status") else {
+        return;
+    };
     let tids: Vec<String> = st.nspid.iter().map(|n| n.to_string()).collect();
     if chan.send(&format!("ready {}", tids.join(" "))).is_err() {
         return;
@@ -520,9 +639,15 @@ fn thread_agent(dir: &str, name: &str, exe: &str) {
 
 /// A process agent: announce its pid numbers, then serve.
 pub fn agent_main(dir: &str, name: &str) -> ! {
-    let exe = std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-    let Ok(mut chan) = Chan::agent(dir, name) else { sys::exit_group(2) };
-    let Ok(st) = Status::read("/proc/self/status") else { sys::exit_group(2) };
+    let exe = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Ok(mut chan) = Chan::agent(dir, name) else {
+        sys::exit_group(2)
+    };
+    let Ok(st) = Status::read("/proc/self/status") else {
+        sys::exit_group(2)
+    };
     let pids: Vec<String> = st.nspid.iter().map(|n| n.to_string()).collect();
     if chan.send(&format!("ready {}", pids.join(" "))).is_err() {
         sys::exit_group(2);
@@ -534,18 +659,26 @@ pub fn agent_main(dir: &str, name: &str) -> ! {
 /// A reader: a procfs of its own pid namespace, and "read PID..." answered
 /// with "PPID NSCABA..." per pid, ';'-separated.
 pub fn reader_main(dir: &str, name: &str) -> ! {
-    let Ok(mut chan) = Chan::agent(dir, name) else { sys::exit_group(2) };
+    let Ok(mut chan) = Chan::agent(dir, name) else {
+        sys::exit_group(2)
+    };
     if let Err(e) = sys::private_proc() {
         let _ = chan.send(&format!("err private /proc: {e}"));
         sys::exit_group(2);
     }
     let _ = chan.send("ready");
     loop {
-        let Ok(line) = chan.recv(-1) else { sys::exit_group(3) };
+        let Ok(line) = chan.recv(-1) else {
+            sys::exit_group(3)
+        };
         let mut out = String::from("ok ");
         for pid in line.split_whitespace().skip(1) {
             match Status::read(&format!("/proc/{pid}/status")) {
-                Ok(Status { ppid, nscaba: Some(c), .. }) => {
+                Ok(Status {
+                    ppid,
+                    nscaba: Some(c),
+                    ..
+                }) => {
                     out.push_str(&ppid.to_string());
                     for n in c {
                         out.push_str(&format!(" {n}"));

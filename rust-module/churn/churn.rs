@@ -20,7 +20,9 @@ mod sys;
 use std::time::{Duration, Instant};
 
 fn exe() -> String {
-    std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+    std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn role(r: &str) -> sys::Exec {
@@ -38,7 +40,9 @@ fn run_role(r: &str) -> i32 {
         }
         "setsid" => sys::new_session().map_or(1, |_| 0),
         "threads" => {
-            let ts: Vec<_> = (0..3).map(|_| std::thread::spawn(|| std::thread::sleep(Duration::from_millis(1)))).collect();
+            let ts: Vec<_> = (0..3)
+                .map(|_| std::thread::spawn(|| std::thread::sleep(Duration::from_millis(1))))
+                .collect();
             ts.into_iter().all(|t| t.join().is_ok()) as i32 ^ 1
         }
         "thread-exec" => {
@@ -60,6 +64,9 @@ fn run_role(r: &str) -> i32 {
         _ => 2,
     }
 }
+
+/// Pause between a worker's operations.
+const PACE_MS: u64 = 2;
 
 struct Rng(u64);
 impl Rng {
@@ -100,6 +107,9 @@ fn worker(seed: u64, deadline: Instant, stop: &str) -> u64 {
             unreaped += 1;
         }
         ops += 1;
+        // Paced: the load is meant to interleave with the checker's loads,
+        // not to starve them (under TCG two busy workers fill two vCPUs).
+        std::thread::sleep(Duration::from_millis(PACE_MS));
         if unreaped > 32 {
             while unreaped > 8 && sys::wait_pid(-1, 0).is_ok() {
                 unreaped -= 1;
@@ -115,12 +125,18 @@ fn main() {
     if args.len() == 3 && args[1] == "--role" {
         sys::exit_group(run_role(&args[2]));
     }
-    let (Some(workers), Some(secs)) = (args.get(1).and_then(|a| a.parse::<u64>().ok()), args.get(2).and_then(|a| a.parse::<u64>().ok())) else {
+    let (Some(workers), Some(secs)) = (
+        args.get(1).and_then(|a| a.parse::<u64>().ok()),
+        args.get(2).and_then(|a| a.parse::<u64>().ok()),
+    ) else {
         eprintln!("usage: churn WORKERS SECONDS [SEED]");
         std::process::exit(2);
     };
     let seed = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1);
-    let stop = args.get(4).cloned().unwrap_or_else(|| "/nonexistent".into());
+    let stop = args
+        .get(4)
+        .cloned()
+        .unwrap_or_else(|| "/nonexistent".into());
     let deadline = Instant::now() + Duration::from_secs(secs);
     // Workers are processes: each reports its count through its exit pipe.
     let mut pipes: Vec<std::fs::File> = vec![];

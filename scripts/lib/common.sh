@@ -55,3 +55,11 @@ kmake() {
 
 # now: seconds since the epoch, for stage timings.
 now() { date +%s; }
+
+# --ignore flags for the checkpatch message types that series/checkpatch-ignore
+# accepts (each justified there and in the cover letter).
+checkpatch_ignores() {
+	local types
+	types=$(grep -v '^#' "$CABA_REPO/series/checkpatch-ignore" | paste -sd, -)
+	[ -z "$types" ] || echo "--ignore $types"
+}

@@ -17,9 +17,20 @@ const INIT_NS: usize = 1000;
 impl Builder {
     fn new() -> Builder {
         Builder {
-            procs: vec![Proc { key: ROOT, caba: 0, tgid: 0, level: 0, ns: INIT_NS, start: 0 }],
+            procs: vec![Proc {
+                key: ROOT,
+                caba: 0,
+                tgid: 0,
+                level: 0,
+                ns: INIT_NS,
+                start: 0,
+            }],
             entries: vec![],
-            ns: vec![Ns { key: INIT_NS, parent: 0, level: 0 }],
+            ns: vec![Ns {
+                key: INIT_NS,
+                parent: 0,
+                level: 0,
+            }],
         }
     }
 
@@ -35,8 +46,18 @@ impl Builder {
     fn proc_in(&mut self, caba: usize, ns: usize) -> usize {
         let key = self.procs.len() + 1;
         let level = self.ns.iter().find(|n| n.key == ns).unwrap().level;
-        self.procs.push(Proc { key, caba, tgid: key as i32, level, ns, start: key as u64 });
-        self.entries.push(Entry { list: caba, member: key });
+        self.procs.push(Proc {
+            key,
+            caba,
+            tgid: key as i32,
+            level,
+            ns,
+            start: key as u64,
+        });
+        self.entries.push(Entry {
+            list: caba,
+            member: key,
+        });
         key
     }
 
@@ -52,7 +73,12 @@ impl Builder {
     fn check(&self) -> (Summary, Vec<Violation>) {
         let mut procs = self.procs.clone();
         sort(&mut procs);
-        let snap = Snapshot { root: ROOT, procs: &procs, entries: &self.entries, ns: &self.ns };
+        let snap = Snapshot {
+            root: ROOT,
+            procs: &procs,
+            entries: &self.entries,
+            ns: &self.ns,
+        };
         let mut scratch = vec![0u32; scratch_len(procs.len())];
         let mut found = vec![];
         let sum = check(&snap, &mut scratch, &mut |v| found.push(*v));
@@ -61,18 +87,33 @@ impl Builder {
 
     fn assert_valid(&self) -> Summary {
         let (sum, found) = self.check();
-        assert!(found.is_empty(), "valid snapshot rejected: {}", found.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; "));
+        assert!(
+            found.is_empty(),
+            "valid snapshot rejected: {}",
+            found
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
         sum
     }
 
     /// Must be rejected, with at least one violation of `invariant`.
     fn assert_rejected(&self, invariant: &str) -> Vec<Violation> {
         let (sum, found) = self.check();
-        assert!(sum.violations > 0 && !found.is_empty(), "broken snapshot accepted ({invariant})");
+        assert!(
+            sum.violations > 0 && !found.is_empty(),
+            "broken snapshot accepted ({invariant})"
+        );
         assert!(
             found.iter().any(|v| v.invariant().contains(invariant)),
             "expected a violation of {invariant}, got: {}",
-            found.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")
+            found
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
         );
         found
     }
@@ -144,7 +185,9 @@ fn i1_no_caba() {
     b.get(x).caba = 0;
     b.entries.retain(|e| e.member != x);
     let v = b.assert_rejected("I1");
-    assert!(v.iter().any(|v| v.tgid == x as i32 && v.kind == Kind::NoCaba));
+    assert!(v
+        .iter()
+        .any(|v| v.tgid == x as i32 && v.kind == Kind::NoCaba));
 }
 
 #[test]
@@ -177,7 +220,10 @@ fn i2_on_the_wrong_list() {
 #[test]
 fn i2_released_process_still_listed() {
     let (mut b, [_, _, a, _, _]) = small();
-    b.entries.push(Entry { list: a, member: 4242 });
+    b.entries.push(Entry {
+        list: a,
+        member: 4242,
+    });
     b.assert_rejected("I2");
 }
 
@@ -212,7 +258,10 @@ fn i4_caba_in_a_sibling_namespace() {
     // p2's CABA moved into ns1: same level, not an ancestor.
     b.get(p2).caba = p1;
     b.entries.retain(|e| e.member != p2);
-    b.entries.push(Entry { list: p1, member: p2 });
+    b.entries.push(Entry {
+        list: p1,
+        member: p2,
+    });
     b.assert_rejected("I4");
 }
 
@@ -225,7 +274,10 @@ fn i4_caba_in_a_deeper_namespace() {
     let outer = b.proc(init);
     b.get(outer).caba = inner;
     b.entries.retain(|e| e.member != outer);
-    b.entries.push(Entry { list: inner, member: outer });
+    b.entries.push(Entry {
+        list: inner,
+        member: outer,
+    });
     b.assert_rejected("I4");
 }
 
@@ -234,7 +286,11 @@ fn i6_entry_missing() {
     let (mut b, [_, _, _, x, _]) = small();
     b.entries.retain(|e| e.member != x);
     let v = b.assert_rejected("I6");
-    assert!(v.iter().any(|v| v.kind == Kind::Count { entries: 4, processes: 5 }));
+    assert!(v.iter().any(|v| v.kind
+        == Kind::Count {
+            entries: 4,
+            processes: 5
+        }));
 }
 
 #[test]
@@ -257,7 +313,9 @@ fn i8_process_on_no_list() {
     let (mut b, [_, _, _, _, c]) = small();
     b.entries.retain(|e| e.member != c);
     let v = b.assert_rejected("I8");
-    assert!(v.iter().any(|v| v.tgid == c as i32 && matches!(v.kind, Kind::NotListed { .. })));
+    assert!(v
+        .iter()
+        .any(|v| v.tgid == c as i32 && matches!(v.kind, Kind::NotListed { .. })));
 }
 
 #[test]
@@ -273,10 +331,21 @@ fn violations_say_what_and_where() {
 
 #[test]
 fn sort_orders_by_key() {
-    let mut v: Vec<Proc> = [5usize, 3, 9, 1, 1, 7, 2, 8, 0, 6].iter().map(|&k| Proc { key: k, ..Proc::default() }).collect();
+    let mut v: Vec<Proc> = [5usize, 3, 9, 1, 1, 7, 2, 8, 0, 6]
+        .iter()
+        .map(|&k| Proc {
+            key: k,
+            ..Proc::default()
+        })
+        .collect();
     sort(&mut v);
     assert!(v.windows(2).all(|w| w[0].key <= w[1].key), "{v:?}");
-    let mut big: Vec<Proc> = (0..10_000usize).map(|i| Proc { key: (i * 7919) % 10_007, ..Proc::default() }).collect();
+    let mut big: Vec<Proc> = (0..10_000usize)
+        .map(|i| Proc {
+            key: (i * 7919) % 10_007,
+            ..Proc::default()
+        })
+        .collect();
     sort(&mut big);
     assert!(big.windows(2).all(|w| w[0].key <= w[1].key));
     sort(&mut []);
