@@ -30,7 +30,7 @@ CABA_MAKE_VARS=(
 
 export PATH="$CABA_CARGO_ROOT/bin:$PATH"
 # vng is installed by pip; pyenv's shims are not on a non-login shell's PATH.
-for _d in /root/.pyenv/shims "$HOME/.local/bin"; do
+for _d in /root/.pyenv/shims "$HOME/.local/bin" "$HOME/.cargo/bin"; do
 	[ -d "$_d" ] && PATH="$PATH:$_d"
 done
 unset _d
