@@ -40,8 +40,6 @@ pub struct PidNs {
     pub level: usize,
     /// Its init (child reaper), once created.
     pub init: Option<Pid>,
-    /// unshare()d but no process in it yet.
-    pub empty: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -73,7 +71,6 @@ impl Model {
                 parent: None,
                 level: 0,
                 init: Some(RUNNER),
-                empty: false,
             }],
         }
     }
@@ -172,7 +169,6 @@ impl Model {
                 parent: Some(ns),
                 level: self.ns[ns].level + 1,
                 init: None,
-                empty: false,
             });
             ns = self.ns.len() - 1;
         }
@@ -180,7 +176,6 @@ impl Model {
         if self.ns[ns].init.is_none() {
             // The first process of a namespace is its init.
             self.ns[ns].init = Some(id);
-            self.ns[ns].empty = false;
         }
         self.procs.push(Proc {
             name: name.into(),
@@ -204,7 +199,6 @@ impl Model {
             parent: Some(parent),
             level,
             init: None,
-            empty: true,
         });
         self.procs[p].ns_for_children = self.ns.len() - 1;
     }
