@@ -5,6 +5,10 @@
 # A stage may append "PASS name" / "FAIL name" / "SKIP name" lines to
 # $CABA_RESULTS for each check it ran; a stage that appends none counts as
 # one check itself, and a stage that fails always counts one failure.
+# A stage runs in a subshell, so a die() inside it (or any exit) ends only
+# that stage, which is then counted as failed; the run goes on to the
+# summary. Should the runner itself die, its EXIT trap still prints the
+# summary and the closing count line.
 
 CABA_RESULTS=$CABA_LOGS/results
 export CABA_RESULTS
@@ -20,7 +24,7 @@ stage() {
 	t0=$(now)
 	before=$(wc -l <"$CABA_RESULTS")
 	printf '[%4ds] %-24s ... ' "$((t0 - RUN_START))" "$name" >&2
-	if "$@" >"$log" 2>&1; then status=ok; else status=FAILED; fi
+	if ("$@") >"$log" 2>&1; then status=ok; else status=FAILED; fi
 	secs=$(($(now) - t0))
 	after=$(wc -l <"$CABA_RESULTS")
 	if [ "$after" = "$before" ]; then
@@ -40,8 +44,10 @@ stage() {
 }
 
 # summary: the table, then the closing count line; returns 1 on any failure.
+# A SKIP counts as neither; callers that must not skip record FAIL instead.
 summary() {
 	local pass fail skip
+	SUMMARY_DONE=1
 	echo
 	printf '%-24s %-7s %7s  %s\n' STAGE RESULT TIME CHECKS
 	printf '%s\n' "${STAGE_ROWS[@]}"
@@ -51,10 +57,40 @@ summary() {
 	fail=$(grep -c '^FAIL' "$CABA_RESULTS" || true)
 	skip=$(grep -c '^SKIP' "$CABA_RESULTS" || true)
 	echo
-	if [ "$skip" -gt 0 ]; then
-		echo "$pass passed, $fail failed, $skip skipped"
-	else
-		echo "$pass passed, $fail failed"
-	fi
+	[ "$skip" = 0 ] || echo "($skip skipped, counted in neither; see the SKIP lines in $CABA_RESULTS)"
+	echo "$pass passed, $fail failed"
 	[ "$fail" = 0 ]
 }
+
+# suite_verdicts EXPECTED RESULTS: one PASS/FAIL line per expected check.
+suite_verdicts() {
+	local expected=$1 results=$2 rc=0 name line
+	touch "$results"
+	while read -r name; do
+		line=$(grep -E "^(PASS|FAIL|SKIP) $name( |\$)" "$results" | tail -n1 || true)
+		case "$line" in
+		PASS*) echo "PASS $name" ;;
+		FAIL*) echo "FAIL $name"; rc=1 ;;
+		SKIP*) echo "FAIL $name (skipped on the patched kernel)"; rc=1 ;;
+		*) echo "FAIL $name (announced, never reported: killed, crashed or hung)"; rc=1 ;;
+		esac
+	done <"$expected"
+	# Results nobody announced are a bug in the suite itself.
+	while read -r _ name _; do
+		grep -qx "$name" "$expected" || { echo "FAIL $name (reported but never announced)"; rc=1; }
+	done <"$results"
+	return $rc
+}
+
+# If the runner dies between stages (a bug, a signal), still end with the
+# table and an honest closing line.
+SUMMARY_DONE=0
+summary_on_exit() {
+	local rc=$?
+	if [ "$SUMMARY_DONE" = 0 ]; then
+		echo "FAIL runner (exited with status $rc before its summary)" >>"$CABA_RESULTS"
+		summary || true
+		exit 1
+	fi
+}
+trap summary_on_exit EXIT

@@ -1,15 +1,19 @@
 # shellcheck shell=bash
-# The kernel working copies in $CABA_CACHE, made from the pinned linux-source
-# tarball and the series in patches/. Sourced after common.sh.
+# The kernel working copies in $CABA_KCACHE, made from the pinned
+# linux-source .deb (scripts/setup fetches it) and the series in patches/.
+# Sourced after common.sh.
 #
-#   $CABA_SRC            git repo; tag "base" = pristine tarball, branch "caba" =
-#                        base + git am patches/*.patch (the working copy of the series)
-#   $CABA_CACHE/src-base worktree of "base", for --baseline builds
+#   $CABA_SRC              git repo; tag "base" = the pristine tarball, branch
+#                          "caba" = base + git am of patches/ (the series'
+#                          working copy, where it is edited)
+#   $CABA_KCACHE/src-base  worktree of "base", for --baseline builds
 #
-# The series is applied again only when patches/ changed; git reset and git am
-# rewrite just the files the patches touch, so the builds stay incremental.
+# The series is applied to branch caba again only when patches/ changed; git
+# reset and git am rewrite just the files the patches touch, so the builds
+# stay incremental. series_am_check applies it to a throwaway worktree on
+# every run, whatever the stamp says.
 
-CABA_BASE_TREE=$CABA_CACHE/src-base
+CABA_BASE_TREE=$CABA_KCACHE/src-base
 CABA_SERIES_STAMP=$CABA_SRC/.git/caba-applied   # "<hash of patches/> <commit>"
 
 git_k() { git -C "$CABA_SRC" -c user.name="CABA developers" -c user.email=caba@example.org "$@"; }
@@ -18,20 +22,48 @@ series_hash() {
 	cat "$CABA_REPO"/patches/*.patch 2>/dev/null | sha256sum | cut -c1-16
 }
 
-# tree_init: unpack the tarball and commit it as "base" (once).
+# series_patches [DIR]: the patches of DIR (patches/) in order, without the
+# cover letter (recognised by its "[PATCH ... 0/N]" subject, whatever the
+# file is called).
+series_patches() {
+	local p
+	for p in "${1:-$CABA_REPO/patches}"/*.patch; do
+		[ -e "$p" ] || continue
+		grep -qE '^Subject: \[[^]]* 0+/[0-9]+\]' "$p" && continue
+		printf '%s\n' "$p"
+	done
+}
+
+# base_date: the tarball's modification time in the .deb (UTC).
+base_date() {
+	dpkg-deb --fsys-tarfile "$CABA_LINUX_DEB" | TZ=UTC tar -tv --full-time "./usr/src/$CABA_LINUX_TARBALL_NAME" |
+		awk '{print $4 "T" $5}'
+}
+
+# tree_init: unpack the pinned tarball and commit it as "base" (once).
 tree_init() {
 	git_k rev-parse -q --verify refs/tags/base >/dev/null 2>&1 && return 0
-	[ -f "$CABA_LINUX_TARBALL" ] || die "$CABA_LINUX_TARBALL missing; run scripts/setup"
-	log "unpacking $CABA_LINUX_TARBALL into $CABA_SRC (about 30 s)"
+	[ -s "$CABA_LINUX_DEB" ] || die "$CABA_LINUX_DEB missing; run scripts/setup"
+	log "unpacking $CABA_LINUX_TARBALL_NAME from ${CABA_LINUX_DEB##*/} into $CABA_SRC (about 1 min)"
 	rm -rf "$CABA_SRC" "$CABA_SRC.tmp"
 	mkdir -p "$CABA_SRC.tmp"
-	tar -xf "$CABA_LINUX_TARBALL" -C "$CABA_SRC.tmp" --strip-components=1
+	dpkg-deb --fsys-tarfile "$CABA_LINUX_DEB" | tar -xO "./usr/src/$CABA_LINUX_TARBALL_NAME" |
+		tar -xJ -C "$CABA_SRC.tmp" --strip-components=1 ||
+		die "unpacking $CABA_LINUX_DEB failed (no usr/src/$CABA_LINUX_TARBALL_NAME in it?)"
+	local version
+	version=$(make -s -C "$CABA_SRC.tmp" kernelversion)
+	[ "$version" = "$CABA_LINUX_VERSION" ] ||
+		die "${CABA_LINUX_DEB##*/} holds Linux $version, not the pinned $CABA_LINUX_VERSION; fix CABA_LINUX_VERSION in scripts/lib/common.sh"
 	git -C "$CABA_SRC.tmp" init -q -b caba
 	# Debian's .gitignore ends with "/*" (it ignores the whole top level), so force
 	# the add: everything in the pristine tarball is source.
 	git -C "$CABA_SRC.tmp" add -f -A
-	git -C "$CABA_SRC.tmp" -c user.name="CABA developers" -c user.email=caba@example.org \
-		commit -q -m "Linux $(make -s -C "$CABA_SRC.tmp" kernelversion) from Debian's $CABA_LINUX_PKG"
+	# The same tarball gives the same base commit on every machine (fixed
+	# author, message and date: the tarball's), so base-commit: lines and
+	# b4's base tracking mean the same thing everywhere.
+	GIT_AUTHOR_DATE="$(base_date) +0000" GIT_COMMITTER_DATE="$(base_date) +0000" \
+		git -C "$CABA_SRC.tmp" -c user.name="CABA developers" -c user.email=caba@example.org \
+		commit -q -m "Linux $version from Debian's $CABA_LINUX_PKG $CABA_LINUX_PKG_VERSION"
 	git -C "$CABA_SRC.tmp" tag base
 	mv "$CABA_SRC.tmp" "$CABA_SRC"
 }
@@ -46,11 +78,27 @@ tree_baseline() {
 	echo "$CABA_BASE_TREE"
 }
 
+# am_series DIR: git am every patch of the series onto DIR's HEAD; on failure
+# name the patch and its files, abort the am and fail.
+am_series() {
+	local dir=$1 patch files
+	for patch in $(series_patches); do
+		if ! git -C "$dir" -c user.name="CABA developers" -c user.email=caba@example.org \
+			am -q --whitespace=nowarn "$patch" >"$CABA_LOGS/git-am.log" 2>&1; then
+			files=$(git -C "$dir" am --show-current-patch=diff 2>/dev/null | sed -n 's|^diff --git a/\([^ ]*\) .*|\1|p' | tr '\n' ' ')
+			sed 's/^/  /' "$CABA_LOGS/git-am.log" >&2
+			git -C "$dir" am --abort >/dev/null 2>&1 || true
+			echo "git am failed on ${patch#"$CABA_REPO"/} (files: $files)" >&2
+			return 1
+		fi
+	done
+}
+
 # tree_series: make branch "caba" = base + patches/, unless it already is.
 # Refuses to throw away commits that were made in the tree but not exported.
 tree_series() {
 	tree_init
-	local want have_hash have_commit head patch
+	local want have_hash have_commit head
 	want=$(series_hash)
 	read -r have_hash have_commit <"$CABA_SERIES_STAMP" 2>/dev/null || true
 	head=$(git_k rev-parse HEAD)
@@ -67,20 +115,24 @@ tree_series() {
 	fi
 	git_k diff --quiet HEAD || [ "${CABA_FORCE_RESET:-0}" = 1 ] ||
 		die "$CABA_SRC has uncommitted changes; commit and export them, or set CABA_FORCE_RESET=1"
-	log "applying the series: $(ls "$CABA_REPO"/patches/*.patch 2>/dev/null | grep -vc 0000-cover) patch(es) with git am"
+	log "applying the series: $(series_patches | wc -l) patch(es) with git am"
 	git_k am --abort >/dev/null 2>&1 || true
 	git_k reset -q --hard base
-	for patch in "$CABA_REPO"/patches/*.patch; do
-		[ -e "$patch" ] || continue
-		case "$patch" in */0000-cover-letter.patch) continue ;; esac
-		if ! git_k am -q --whitespace=nowarn "$patch" >"$CABA_LOGS/git-am.log" 2>&1; then
-			local files
-			files=$(git_k am --show-current-patch=diff 2>/dev/null | sed -n 's|^diff --git a/\([^ ]*\) .*|\1|p' | tr '\n' ' ')
-			sed 's/^/  /' "$CABA_LOGS/git-am.log" >&2
-			git_k am --abort >/dev/null 2>&1 || true
-			die "git am failed on ${patch#"$CABA_REPO"/} (files: $files); the tree is back at base"
-		fi
-	done
+	am_series "$CABA_SRC" || die "the tree is back at base"
 	echo "$want $(git_k rev-parse HEAD)" >"$CABA_SERIES_STAMP"
 	echo "$CABA_SRC"
+}
+
+# series_am_check: git am the series onto a throwaway worktree of base, as a
+# maintainer would, whatever the stamp of branch caba says.
+series_am_check() {
+	tree_init
+	local wt=$CABA_KCACHE/am-check rc=0
+	git_k worktree remove --force "$wt" >/dev/null 2>&1 || rm -rf "$wt"
+	git_k worktree prune
+	git_k worktree add -q --detach "$wt" base
+	am_series "$wt" || rc=1
+	[ "$rc" != 0 ] || log "the series applies with git am to a fresh worktree of base: $(series_patches | wc -l) patches, $(git -C "$wt" diff --shortstat base HEAD)"
+	git_k worktree remove --force "$wt" >/dev/null 2>&1 || rm -rf "$wt"
+	return $rc
 }
