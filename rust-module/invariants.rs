@@ -54,7 +54,8 @@ pub struct Snapshot<'a> {
     pub procs: &'a [Proc],
     /// Every entry of every CABA-descendants list.
     pub entries: &'a [Entry],
-    /// Every pid namespace a process lives in, with its ancestors.
+    /// Every pid namespace a process lives in, with its ancestors, sorted
+    /// by key (see [`sort_ns`]).
     pub ns: &'a [Ns],
 }
 
@@ -92,8 +93,16 @@ pub enum Kind {
     },
     /// I2: the list did not end within the bound.
     EndlessList,
-    /// I3: the CABA chain does not reach init_task (a cycle).
-    Cycle,
+    /// I3: the CABA chain does not reach init_task: it loops. The
+    /// violation's tgid is the process where the walk came back to itself.
+    Cycle {
+        /// The process whose chain was being followed.
+        from: i32,
+        /// The CABA of the process in the loop (the next one round it).
+        next: i32,
+        /// How many processes the loop holds.
+        len: u32,
+    },
     /// I4: the CABA's pid namespace is neither ours nor an ancestor.
     ForeignNs {
         /// The CABA's tgid.
@@ -145,7 +154,7 @@ impl Violation {
             | Kind::WrongList { .. }
             | Kind::StrangerOnList { .. }
             | Kind::EndlessList => "I2",
-            Kind::Cycle => "I3",
+            Kind::Cycle { .. } => "I3",
             Kind::ForeignNs { .. } => "I4",
             Kind::Count { .. } => "I6",
             Kind::StartedLater { .. } => "I7",
@@ -165,7 +174,10 @@ impl fmt::Display for Violation {
             Kind::WrongList { owner_tgid } => write!(f, "found on the list of {owner_tgid}, expected only on its CABA's"),
             Kind::StrangerOnList { entry } => write!(f, "list holds {entry:#x}, expected present processes only"),
             Kind::EndlessList => write!(f, "list did not end within the bound, expected a finite list"),
-            Kind::Cycle => write!(f, "CABA chain loops, expected it to reach init_task"),
+            Kind::Cycle { from, next, len } => write!(
+                f,
+                "CABA chain followed from pid {from} loops through here (CABA {next}, {len} processes in the loop), expected it to reach init_task"
+            ),
             Kind::ForeignNs { caba_tgid, caba_level, level } => write!(
                 f,
                 "CABA {caba_tgid} (level {caba_level}) lives outside our namespace chain (level {level}), expected our namespace or an ancestor"
@@ -192,33 +204,49 @@ pub struct Summary {
     pub violations: usize,
 }
 
-/// Sort processes by key, as `check` needs them. A heapsort of our own:
-/// in place, no allocation, and unlike core's sort no panic path (which
-/// objtool flags in kernel builds), since it runs with the system frozen.
+/// Sort processes by key, as `check` needs them.
 pub fn sort(procs: &mut [Proc]) {
-    fn sift_down(v: &mut [Proc], mut root: usize, end: usize) {
+    heapsort(procs, |p| p.key);
+}
+
+/// Sort namespaces by key, as `check` needs them.
+pub fn sort_ns(ns: &mut [Ns]) {
+    heapsort(ns, |n| n.key);
+}
+
+/// Where namespace `key` is in `ns` (sorted by key), or where it would go:
+/// for a caller that keeps the slice sorted as it inserts.
+pub fn ns_position(ns: &[Ns], key: usize) -> Result<usize, usize> {
+    ns.binary_search_by_key(&key, |n| n.key)
+}
+
+/// A heapsort of our own: in place, no allocation, and unlike core's sort
+/// no panic path (which objtool flags in kernel builds), since it runs with
+/// the system frozen.
+fn heapsort<T>(v: &mut [T], key: impl Fn(&T) -> usize) {
+    fn sift_down<T>(v: &mut [T], key: &impl Fn(&T) -> usize, mut root: usize, end: usize) {
         loop {
             let mut child = 2 * root + 1;
             if child >= end {
                 return;
             }
-            if child + 1 < end && v[child].key < v[child + 1].key {
+            if child + 1 < end && key(&v[child]) < key(&v[child + 1]) {
                 child += 1;
             }
-            if v[root].key >= v[child].key {
+            if key(&v[root]) >= key(&v[child]) {
                 return;
             }
             v.swap(root, child);
             root = child;
         }
     }
-    let n = procs.len();
+    let n = v.len();
     for start in (0..n / 2).rev() {
-        sift_down(procs, start, n);
+        sift_down(v, &key, start, n);
     }
     for end in (1..n).rev() {
-        procs.swap(0, end);
-        sift_down(procs, 0, end);
+        v.swap(0, end);
+        sift_down(v, &key, 0, end);
     }
 }
 
@@ -231,7 +259,7 @@ impl Snapshot<'_> {
     }
 
     fn ns(&self, key: usize) -> Option<&Ns> {
-        self.ns.iter().find(|n| n.key == key)
+        ns_position(self.ns, key).ok().map(|i| &self.ns[i])
     }
 
     /// Whether namespace `inner` is `outer` or lies below it.
@@ -418,8 +446,8 @@ pub fn check(
     // I3: every chain reaches the root; depths memoized, so O(n) in all.
     enum End {
         Known(u32),
-        Cycle,
-        Broken, // a missing CABA: reported under I1 already
+        Cycle(usize), // where the walk came back to its own path
+        Broken,       // a missing CABA: reported under I1 already
     }
     depth.fill(UNSEEN);
     for start in 0..n {
@@ -435,7 +463,7 @@ pub fn check(
                 break End::Known(0);
             }
             match depth[cur] {
-                ON_PATH => break End::Cycle,
+                ON_PATH => break End::Cycle(cur),
                 UNSEEN => {}
                 d => break End::Known(d),
             }
@@ -448,11 +476,28 @@ pub fn check(
         };
         let mut d = match end {
             End::Known(base) => Some(base + steps),
-            End::Cycle => {
+            End::Cycle(at) => {
+                // Go round the loop once, to say how long it is.
+                let mut len = 1u32;
+                let mut p = snap.index(snap.procs[at].caba);
+                while let Some(i) = p {
+                    if i == at || len as usize > n {
+                        break;
+                    }
+                    len += 1;
+                    p = snap.index(snap.procs[i].caba);
+                }
+                let next = snap
+                    .index(snap.procs[at].caba)
+                    .map_or(0, |i| snap.procs[i].tgid);
                 bad(
                     Violation {
-                        tgid: snap.procs[start].tgid,
-                        kind: Kind::Cycle,
+                        tgid: snap.procs[at].tgid,
+                        kind: Kind::Cycle {
+                            from: snap.procs[start].tgid,
+                            next,
+                            len,
+                        },
                     },
                     &mut sum,
                 );
@@ -478,4 +523,224 @@ pub fn check(
         }
     }
     sum
+}
+
+/// A corruption of the snapshot, never of the kernel, for testing only (the
+/// module's `inject=` parameter): on a real kernel's snapshot it shows that
+/// the checker reports a defect that the kernel, we hope, never has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutant {
+    /// A process put on a second list besides its CABA's (I2, I6).
+    TwoLists,
+    /// A process's CABA set to its own CABA-descendant: a chain that loops
+    /// instead of reaching init_task (I3).
+    Cycle,
+    /// A process's CABA set to a process in a pid namespace that is neither
+    /// its own nor an ancestor of it (I4).
+    ForeignNs,
+}
+
+impl Mutant {
+    /// The mutant for an `inject=` value: 0 none, 1 two lists, 2 a cycle,
+    /// 3 a foreign namespace; anything else is returned as the error.
+    pub fn from_param(v: u32) -> Result<Option<Mutant>, u32> {
+        match v {
+            0 => Ok(None),
+            1 => Ok(Some(Mutant::TwoLists)),
+            2 => Ok(Some(Mutant::Cycle)),
+            3 => Ok(Some(Mutant::ForeignNs)),
+            _ => Err(v),
+        }
+    }
+
+    /// The invariant the checker must report for this mutant.
+    pub fn invariant(self) -> &'static str {
+        match self {
+            Mutant::TwoLists => "I2",
+            Mutant::Cycle => "I3",
+            Mutant::ForeignNs => "I4",
+        }
+    }
+}
+
+/// What [`inject`] did, and what its caller must still add to the snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Injected {
+    /// The corruption.
+    pub mutant: Mutant,
+    /// tgid of the process corrupted.
+    pub tgid: i32,
+    /// tgid of the other process: the owner of the second list, or the new
+    /// CABA.
+    pub other: i32,
+    /// tgid of the process's real CABA.
+    pub was: i32,
+    /// An entry to add to the lists (two lists).
+    pub add_entry: Option<Entry>,
+    /// A namespace to insert, in key order, into the namespaces (a foreign
+    /// namespace, where the snapshot had no two processes in unrelated
+    /// namespaces: one is then moved into a namespace made up for it).
+    pub add_ns: Option<Ns>,
+}
+
+impl fmt::Display for Injected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Injected {
+            tgid, other, was, ..
+        } = *self;
+        match self.mutant {
+            Mutant::TwoLists => write!(
+                f,
+                "two-lists: pid {tgid} left on the list of its CABA {was} and also put on the list of pid {other}"
+            )?,
+            Mutant::Cycle => write!(
+                f,
+                "cycle: the CABA of pid {tgid} (really {was}) set to pid {other}, its CABA-descendant"
+            )?,
+            Mutant::ForeignNs => write!(
+                f,
+                "foreign-ns: the CABA of pid {tgid} (really {was}) set to pid {other}, in a pid namespace that is neither {tgid}'s nor an ancestor{}",
+                if self.add_ns.is_some() {
+                    " (a namespace made up for it in the snapshot)"
+                } else {
+                    ""
+                }
+            )?,
+        }
+        write!(
+            f,
+            "; expect {}, snapshot only, the kernel is untouched",
+            self.mutant.invariant()
+        )
+    }
+}
+
+/// Corrupt a valid snapshot with `mutant`, choosing the processes itself
+/// (the newest that fit, so a small test's own processes are picked).
+/// `procs` is sorted by key, `ns` too; `scratch` holds at least one word
+/// per process. Returns `None` when no process fits (a system too small).
+pub fn inject(
+    mutant: Mutant,
+    root: usize,
+    procs: &mut [Proc],
+    entries: &mut [Entry],
+    ns: &[Ns],
+    scratch: &mut [u32],
+) -> Option<Injected> {
+    let n = procs.len();
+    if scratch.len() < n {
+        return None;
+    }
+    let index = |procs: &[Proc], key: usize| -> Option<usize> {
+        if key == 0 {
+            return None;
+        }
+        procs.binary_search_by_key(&key, |p| p.key).ok()
+    };
+    let tgid = |procs: &[Proc], key: usize| index(procs, key).map_or(0, |i| procs[i].tgid);
+    // The newest process that `fits`, by start time, then key.
+    let newest = |procs: &[Proc], fits: &dyn Fn(usize) -> bool| -> Option<usize> {
+        (0..procs.len())
+            .filter(|&i| fits(i))
+            .max_by_key(|&i| (procs[i].start, procs[i].key))
+    };
+    // Move `member`'s entries from the list of `from` to the list of `to`.
+    let relist = |entries: &mut [Entry], member: usize, from: usize, to: usize| {
+        for e in entries.iter_mut() {
+            if e.member == member && e.list == from {
+                e.list = to;
+            }
+        }
+    };
+
+    match mutant {
+        Mutant::TwoLists | Mutant::Cycle => {
+            // A process whose CABA is a present process other than the root.
+            let p = {
+                let procs_ro: &[Proc] = procs;
+                newest(procs_ro, &|i| {
+                    let p = &procs_ro[i];
+                    p.key != root && p.caba != root && index(procs_ro, p.caba).is_some()
+                })?
+            };
+            let c = index(procs, procs[p].caba)?;
+            if mutant == Mutant::TwoLists {
+                let (member, list) = (procs[p].key, procs[c].caba);
+                return Some(Injected {
+                    mutant,
+                    tgid: procs[p].tgid,
+                    other: tgid(procs, list),
+                    was: procs[c].tgid,
+                    add_entry: Some(Entry { list, member }),
+                    add_ns: None,
+                });
+            }
+            // The CABA of c becomes p, which c created: c -> p -> c.
+            let (ckey, old, pkey) = (procs[c].key, procs[c].caba, procs[p].key);
+            procs[c].caba = pkey;
+            relist(entries, ckey, old, pkey);
+            Some(Injected {
+                mutant,
+                tgid: procs[c].tgid,
+                other: procs[p].tgid,
+                was: tgid(procs, old),
+                add_entry: None,
+                add_ns: None,
+            })
+        }
+        Mutant::ForeignNs => {
+            // Two leaves (nobody's CABA): relinking one below the other
+            // touches no third process and cannot close a loop.
+            let leaf = &mut scratch[..n];
+            leaf.fill(1);
+            for p in procs.iter() {
+                if let Some(c) = index(procs, p.caba) {
+                    leaf[c] = 0;
+                }
+            }
+            let leaf: &[u32] = leaf;
+            let procs_ro: &[Proc] = procs;
+            let is_leaf = |i: usize| leaf[i] == 1 && procs_ro[i].key != root;
+            let p = newest(procs_ro, &|i| {
+                is_leaf(i) && index(procs_ro, procs_ro[i].caba).is_some()
+            })?;
+            let older = |i: usize| i != p && is_leaf(i) && procs_ro[i].start <= procs_ro[p].start;
+            let view = Snapshot {
+                root,
+                procs: &[],
+                entries: &[],
+                ns,
+            };
+            // A real pair if there is one, else one made up.
+            let real = newest(procs_ro, &|i| {
+                older(i) && !view.ns_within(procs_ro[p].ns, procs_ro[i].ns)
+            });
+            let (q, add_ns) = match real {
+                Some(q) => (q, None),
+                None => {
+                    let q = newest(procs_ro, &older)?;
+                    let key = ns.iter().map(|n| n.key).max().unwrap_or(0).checked_add(1)?;
+                    let made = Ns {
+                        key,
+                        parent: procs[q].ns,
+                        level: procs[q].level + 1,
+                    };
+                    procs[q].ns = made.key;
+                    procs[q].level = made.level;
+                    (q, Some(made))
+                }
+            };
+            let (pkey, old, qkey) = (procs[p].key, procs[p].caba, procs[q].key);
+            procs[p].caba = qkey;
+            relist(entries, pkey, old, qkey);
+            Some(Injected {
+                mutant,
+                tgid: procs[p].tgid,
+                other: procs[q].tgid,
+                was: tgid(procs, old),
+                add_entry: None,
+                add_ns,
+            })
+        }
+    }
 }

@@ -73,16 +73,40 @@ impl Builder {
     fn check(&self) -> (Summary, Vec<Violation>) {
         let mut procs = self.procs.clone();
         sort(&mut procs);
+        let mut ns = self.ns.clone();
+        sort_ns(&mut ns);
         let snap = Snapshot {
             root: ROOT,
             procs: &procs,
             entries: &self.entries,
-            ns: &self.ns,
+            ns: &ns,
         };
         let mut scratch = vec![0u32; scratch_len(procs.len())];
         let mut found = vec![];
         let sum = check(&snap, &mut scratch, &mut |v| found.push(*v));
         (sum, found)
+    }
+
+    /// Corrupt the snapshot as the module's `inject=` does, adding what
+    /// `inject` asks its caller to add.
+    fn inject(&mut self, mutant: Mutant) -> Option<Injected> {
+        sort(&mut self.procs);
+        sort_ns(&mut self.ns);
+        let mut scratch = vec![0u32; self.procs.len()];
+        let inj = inject(
+            mutant,
+            ROOT,
+            &mut self.procs,
+            &mut self.entries,
+            &self.ns,
+            &mut scratch,
+        )?;
+        self.entries.extend(inj.add_entry);
+        if let Some(made) = inj.add_ns {
+            let at = ns_position(&self.ns, made.key).unwrap_err();
+            self.ns.insert(at, made);
+        }
+        Some(inj)
     }
 
     fn assert_valid(&self) -> Summary {
@@ -243,7 +267,37 @@ fn i3_cycle() {
     b.entries.retain(|e| e.member != a && e.member != c);
     b.entries.push(Entry { list: c, member: a });
     b.entries.push(Entry { list: x, member: c });
-    b.assert_rejected("I3");
+    let v = b.assert_rejected("I3");
+    let cycles: Vec<_> = v
+        .iter()
+        .filter(|v| matches!(v.kind, Kind::Cycle { .. }))
+        .collect();
+    assert_eq!(cycles.len(), 1, "one loop, reported once: {v:?}");
+    let Kind::Cycle { next, len, .. } = cycles[0].kind else {
+        unreachable!()
+    };
+    assert_eq!(len, 3, "{v:?}");
+    let members = [a as i32, x as i32, c as i32];
+    assert!(
+        members.contains(&cycles[0].tgid) && members.contains(&next),
+        "{v:?}"
+    );
+    let text = cycles[0].to_string();
+    assert!(
+        text.starts_with(&format!("I3 pid {}: ", cycles[0].tgid)),
+        "{text}"
+    );
+}
+
+#[test]
+fn i3_self_loop() {
+    let (mut b, [_, _, a, _, _]) = small();
+    b.get(a).caba = a;
+    b.entries.retain(|e| e.member != a);
+    b.entries.push(Entry { list: a, member: a });
+    let v = b.assert_rejected("I3");
+    assert!(v.iter().any(|v| v.tgid == a as i32
+        && matches!(v.kind, Kind::Cycle { next, len: 1, .. } if next == a as i32)));
 }
 
 #[test]
@@ -349,4 +403,138 @@ fn sort_orders_by_key() {
     sort(&mut big);
     assert!(big.windows(2).all(|w| w[0].key <= w[1].key));
     sort(&mut []);
+}
+
+/// The invariants a report names, each once, in order.
+fn invariants_of(v: &[Violation]) -> Vec<&'static str> {
+    let mut names: Vec<_> = v.iter().map(|v| v.invariant()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn mutant_values() {
+    assert_eq!(Mutant::from_param(0), Ok(None));
+    assert_eq!(Mutant::from_param(1), Ok(Some(Mutant::TwoLists)));
+    assert_eq!(Mutant::from_param(2), Ok(Some(Mutant::Cycle)));
+    assert_eq!(Mutant::from_param(3), Ok(Some(Mutant::ForeignNs)));
+    assert_eq!(Mutant::from_param(4), Err(4));
+}
+
+#[test]
+fn mutant_two_lists_names_both_lists() {
+    let (mut b, [init, _, a, _, c]) = small();
+    let inj = b.inject(Mutant::TwoLists).unwrap();
+    // The newest process with a CABA other than init_task: c, CABA a,
+    // put on the list of a's CABA, init, as well.
+    assert_eq!(
+        (inj.tgid, inj.was, inj.other),
+        (c as i32, a as i32, init as i32)
+    );
+    let v = b.assert_rejected("I2");
+    assert_eq!(invariants_of(&v), ["I2", "I6"], "{v:?}");
+    assert!(v.iter().any(|v| v.tgid == c as i32
+        && v.kind
+            == Kind::WrongList {
+                owner_tgid: init as i32
+            }));
+    assert!(inj.to_string().starts_with("two-lists: "), "{inj}");
+    assert!(inj.to_string().contains("expect I2"), "{inj}");
+}
+
+#[test]
+fn mutant_cycle_loops_two_processes() {
+    let (mut b, [init, _, a, _, c]) = small();
+    let inj = b.inject(Mutant::Cycle).unwrap();
+    // a's CABA becomes c, which a created: a -> c -> a.
+    assert_eq!(
+        (inj.tgid, inj.other, inj.was),
+        (a as i32, c as i32, init as i32)
+    );
+    let v = b.assert_rejected("I3");
+    // c started after a, so I7 comes with the loop; nothing else does.
+    assert_eq!(invariants_of(&v), ["I3", "I7"], "{v:?}");
+    assert!(v
+        .iter()
+        .any(|v| matches!(v.kind, Kind::Cycle { len: 2, .. })
+            && [a as i32, c as i32].contains(&v.tgid)));
+}
+
+#[test]
+fn mutant_foreign_ns_makes_up_a_namespace_when_there_is_one() {
+    let (mut b, [_, _, a, x, c]) = small();
+    let inj = b.inject(Mutant::ForeignNs).unwrap();
+    // Leaves c (newest) and x: c's CABA becomes x, moved to a new namespace.
+    assert_eq!(
+        (inj.tgid, inj.other, inj.was),
+        (c as i32, x as i32, a as i32)
+    );
+    assert!(inj.add_ns.is_some());
+    let (_, v) = b.check();
+    assert_eq!(v.len(), 1, "only the mutant: {v:?}");
+    assert_eq!(v[0].tgid, c as i32);
+    assert!(matches!(v[0].kind, Kind::ForeignNs { caba_tgid, .. } if caba_tgid == x as i32));
+    assert!(inj.to_string().contains("made up"), "{inj}");
+}
+
+#[test]
+fn mutant_foreign_ns_prefers_real_namespaces() {
+    let mut b = Builder::new();
+    let init = b.proc(ROOT);
+    let ns1 = b.ns(INIT_NS);
+    let inner = b.proc_in(init, ns1); // a container's init, a leaf
+    let outer = b.proc(init); // born later, in the initial namespace
+    b.assert_valid();
+    let inj = b.inject(Mutant::ForeignNs).unwrap();
+    assert_eq!((inj.tgid, inj.other), (outer as i32, inner as i32));
+    assert_eq!(inj.add_ns, None);
+    let (_, v) = b.check();
+    assert_eq!(v.len(), 1, "only the mutant: {v:?}");
+    assert!(matches!(
+        v[0].kind,
+        Kind::ForeignNs {
+            caba_level: 1,
+            level: 0,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn mutants_need_processes_to_corrupt() {
+    for m in [Mutant::TwoLists, Mutant::Cycle, Mutant::ForeignNs] {
+        assert_eq!(Builder::new().inject(m), None, "{m:?}");
+    }
+}
+
+#[test]
+fn mutants_on_a_large_tree_report_their_invariant() {
+    // A tree like a real system's: init, kthreadd and its leaves, shells,
+    // and a few containers. Every mutant must show up as its invariant.
+    for m in [Mutant::TwoLists, Mutant::Cycle, Mutant::ForeignNs] {
+        let mut b = Builder::new();
+        let init = b.proc(ROOT);
+        let kthreadd = b.proc(ROOT);
+        for _ in 0..50 {
+            b.proc(kthreadd);
+        }
+        let mut last = init;
+        for i in 0..200 {
+            last = b.proc(if i % 3 == 0 { init } else { last });
+            if i % 40 == 0 {
+                let ns = b.ns(INIT_NS);
+                let cinit = b.proc_in(last, ns);
+                b.proc(cinit);
+            }
+        }
+        b.assert_valid();
+        let inj = b.inject(m).unwrap();
+        let v = b.assert_rejected(m.invariant());
+        assert!(
+            v.iter().any(|v| v.invariant().contains(m.invariant())
+                && (v.tgid == inj.tgid || v.tgid == inj.other)),
+            "{m:?}: {inj}: {v:?}"
+        );
+    }
 }
