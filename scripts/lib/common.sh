@@ -84,10 +84,3 @@ checkpatch_ignores() {
 	types=$(grep -v '^#' "$CABA_REPO/series/checkpatch-ignore" | paste -sd, -)
 	[ -z "$types" ] || echo "--ignore $types"
 }
-
-# checkpatch_patch PATCH: checkpatch --strict in the kernel tree, quiet, with
-# the accepted exceptions. Debian's python3 first: spdxcheck.py needs ply.
-checkpatch_patch() {
-	# shellcheck disable=SC2046 # the ignore flags are words on purpose
-	(cd "$CABA_SRC" && PATH=/usr/bin:$PATH ./scripts/checkpatch.pl --strict --quiet $(checkpatch_ignores) "$1")
-}

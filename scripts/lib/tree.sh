@@ -4,8 +4,9 @@
 # Sourced after common.sh.
 #
 #   $CABA_SRC              git repo; tag "base" = the pristine tarball, branch
-#                          "caba" = base + git am of patches/ (the series'
-#                          working copy, where it is edited)
+#                          "caba" = base + b4's cover letter commit
+#                          (series/cover-letter.txt) + git am of patches/:
+#                          a b4 prep branch, where the series is edited
 #   $CABA_KCACHE/src-base  worktree of "base", for --baseline builds
 #
 # The series is applied to branch caba again only when patches/ changed; git
@@ -19,7 +20,7 @@ CABA_SERIES_STAMP=$CABA_SRC/.git/caba-applied   # "<hash of patches/> <commit>"
 git_k() { git -C "$CABA_SRC" -c user.name="CABA developers" -c user.email=caba@example.org "$@"; }
 
 series_hash() {
-	cat "$CABA_REPO"/patches/*.patch 2>/dev/null | sha256sum | cut -c1-16
+	cat "$CABA_REPO"/patches/*.patch "$CABA_REPO/series/cover-letter.txt" 2>/dev/null | sha256sum | cut -c1-16
 }
 
 # series_patches [DIR]: the patches of DIR (patches/) in order, without the
@@ -100,7 +101,7 @@ tree_series() {
 	tree_init
 	local want have_hash have_commit head
 	want=$(series_hash)
-	read -r have_hash have_commit <"$CABA_SERIES_STAMP" 2>/dev/null || true
+	read -r have_hash have_commit 2>/dev/null <"$CABA_SERIES_STAMP" || true
 	head=$(git_k rev-parse HEAD)
 	[ "$(git_k symbolic-ref -q --short HEAD)" = caba ] ||
 		die "$CABA_SRC is not on branch caba; check it out (git -C $CABA_SRC checkout caba)"
@@ -118,6 +119,8 @@ tree_series() {
 	log "applying the series: $(series_patches | wc -l) patch(es) with git am"
 	git_k am --abort >/dev/null 2>&1 || true
 	git_k reset -q --hard base
+	# b4's cover letter commit first: the branch is a b4 prep branch.
+	git_k commit -q --allow-empty -F "$CABA_REPO/series/cover-letter.txt"
 	am_series "$CABA_SRC" || die "the tree is back at base"
 	echo "$want $(git_k rev-parse HEAD)" >"$CABA_SERIES_STAMP"
 	echo "$CABA_SRC"
