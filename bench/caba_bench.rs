@@ -1,63 +1,386 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Micro-benchmarks for the CABA series, run in a VM on the patched and the
-//! unpatched kernel by scripts/bench. Prints "metric,microseconds_per_op" lines.
+//! unpatched kernel by scripts/bench. Prints "metric,value" lines (and
+//! "# ..." notes); report.py knows each metric's unit.
 //!
 //!   caba_bench [--smoke]
 //!
-//! Under QEMU's -icount the microseconds are virtual: guest work, not wall time.
+//! Times are microseconds per operation. Under QEMU's -icount shift=0 they are
+//! virtual: one guest instruction is one nanosecond, plus idle time skipped to
+//! the next timer; they count guest work, not hardware time (QEMU models no
+//! caches). "_cpu" metrics are the process's own CPU time
+//! (CLOCK_PROCESS_CPUTIME_ID: sum_exec_runtime of all its threads, exited ones
+//! included), which leaves out idle time and other tasks.
 
-#[allow(dead_code)] // the benchmark needs only part of the selftests' syscall layer
-#[path = "../selftests/sys.rs"]
 mod sys;
 
+use std::fmt::Display;
+use std::fs::File;
 use std::io::{Read, Write};
 use std::time::Instant;
 
-extern "C" {
-    fn vfork() -> i32;
-    fn _exit(code: i32) -> !;
+/// The unprivileged user the "_user" benchmarks run as (nobody).
+const USER: u32 = 65534;
+
+fn emit(name: &str, value: impl Display) {
+    println!("{name},{value}");
+    let _ = std::io::stdout().flush();
 }
 
-fn per_op(n: usize, mut f: impl FnMut()) -> f64 {
+fn note(text: &str) {
+    println!("# {text}");
+    let _ = std::io::stdout().flush();
+}
+
+fn cpu_ns() -> u64 {
+    sys::clock_ns(sys::CLOCK_PROCESS_CPUTIME_ID).expect("process CPU clock")
+}
+
+/// Per operation: (wall microseconds, process CPU microseconds).
+fn per_op(n: usize, mut f: impl FnMut()) -> (f64, f64) {
     f(); // warm up
+    let c = cpu_ns();
     let t = Instant::now();
     for _ in 0..n {
         f();
     }
-    t.elapsed().as_secs_f64() * 1e6 / n as f64
+    let wall = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let cpu = (cpu_ns() - c) as f64 / 1e3 / n as f64;
+    (wall, cpu)
+}
+
+fn emit_op(name: &str, (wall, cpu): (f64, f64)) {
+    emit(name, format!("{wall:.3}"));
+    emit(&format!("{name}_cpu"), format!("{cpu:.3}"));
 }
 
 fn fork_exit_wait() {
     let pid = sys::fork_run(|| 0).expect("fork");
-    sys::wait_pid(pid, 0).expect("wait");
+    sys::wait_pid(pid).expect("wait");
 }
 
 fn vfork_exit_wait() {
-    // SAFETY: the child shares our memory and stack until it exits; it calls
-    // nothing but _exit(), which is what vfork() allows.
-    let pid = unsafe { vfork() };
-    if pid == 0 {
-        // SAFETY: see above.
-        unsafe { _exit(0) };
-    }
-    assert!(pid > 0, "vfork failed");
-    sys::wait_pid(pid, 0).expect("wait");
+    let pid = sys::vfork_exit().expect("vfork");
+    sys::wait_pid(pid).expect("wait");
 }
 
 fn thread_create_join() {
     std::thread::spawn(|| {}).join().expect("join");
 }
 
-fn exec_exit_wait(exec: &sys::Exec) {
-    let pid = sys::spawn(0, exec).expect("spawn");
-    sys::wait_pid(pid, 0).expect("wait");
+/// The pids of all processes but us, from /proc.
+fn other_pids() -> Vec<i32> {
+    let me = sys::my_pid();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+            if pid != me {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
 }
 
-fn status_read(buf: &mut String) {
+/// The CPU time of every other process (kernel threads included), by pid.
+fn others_cpu(pids: &[i32]) -> Vec<Option<u64>> {
+    pids.iter()
+        .map(|&p| sys::clock_ns(sys::process_cpu_clock(p)))
+        .collect()
+}
+
+/// System-wide context switches and interrupts since boot (/proc/stat).
+fn proc_stat() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("ctxt "), field("intr "))
+}
+
+/// Thread create+join, with its wall (virtual) time split into the process's
+/// own CPU time, the CPU time of every other task, and the rest: idle. Plus
+/// context switches (ours and system-wide), interrupts and page faults per op.
+fn thread_breakdown(n: usize) {
+    thread_create_join(); // warm up: the first thread maps its stack
+    let pids = other_pids();
+    let o0 = others_cpu(&pids);
+    let (ctxt0, intr0) = proc_stat();
+    let (csw0, flt0) = sys::rusage_self();
+    let c0 = cpu_ns();
+    let t = Instant::now();
+    for _ in 0..n {
+        thread_create_join();
+    }
+    let wall = t.elapsed().as_secs_f64() * 1e6;
+    let cpu = (cpu_ns() - c0) as f64 / 1e3;
+    let (csw1, flt1) = sys::rusage_self();
+    let (ctxt1, intr1) = proc_stat();
+    let o1 = others_cpu(&pids);
+    let others: u64 = o0
+        .iter()
+        .zip(&o1)
+        .map(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0,
+        })
+        .sum();
+    let others = others as f64 / 1e3;
+    let per = |x: f64| format!("{:.3}", x / n as f64);
+    emit("thread_create_join", per(wall));
+    emit("thread_create_join_cpu", per(cpu));
+    emit("thread_create_join_others", per(others));
+    emit("thread_create_join_idle", per(wall - cpu - others));
+    emit("thread_create_join_csw", per((csw1 - csw0) as f64));
+    emit("thread_create_join_ctxt", per((ctxt1 - ctxt0) as f64));
+    emit("thread_create_join_irqs", per((intr1 - intr0) as f64));
+    emit("thread_create_join_faults", per((flt1 - flt0) as f64));
+}
+
+/// The smallest static x86-64 program: exit_group(0). 129 bytes, one PT_LOAD,
+/// no interpreter, no libraries: exec costs the kernel's exec path only.
+fn tiny_elf() -> Vec<u8> {
+    const BASE: u64 = 0x40_0000;
+    let code: [u8; 9] = [
+        0xb8, 0xe7, 0x00, 0x00, 0x00, // mov eax, 231 (exit_group)
+        0x31, 0xff, // xor edi, edi
+        0x0f, 0x05, // syscall
+    ];
+    let size = (64 + 56 + code.len()) as u64;
+    let mut e = Vec::new();
+    e.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+    e.extend_from_slice(&[0; 8]);
+    e.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    e.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    e.extend_from_slice(&1u32.to_le_bytes());
+    e.extend_from_slice(&(BASE + 120).to_le_bytes()); // entry
+    e.extend_from_slice(&64u64.to_le_bytes()); // phoff
+    e.extend_from_slice(&0u64.to_le_bytes()); // shoff
+    e.extend_from_slice(&0u32.to_le_bytes()); // flags
+    for v in [64u16, 56, 1, 0, 0, 0] {
+        e.extend_from_slice(&v.to_le_bytes()); // ehsize phentsize phnum sh*
+    }
+    e.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    e.extend_from_slice(&5u32.to_le_bytes()); // R X
+    for v in [0, BASE, BASE, size, size, 0x1000] {
+        e.extend_from_slice(&v.to_le_bytes());
+    }
+    e.extend_from_slice(&code);
+    e
+}
+
+/// A tmpfs directory to exec from: in the VM our own tmpfs (the host's files
+/// come over 9p, whose latency is host time), elsewhere the temp directory.
+fn exec_dir() -> String {
+    if let Ok(scratch) = std::env::var("CABA_VM_SCRATCH") {
+        let dir = format!("{scratch}/tmpfs");
+        if sys::is_root()
+            && std::fs::create_dir_all(&dir).is_ok()
+            && (sys::is_tmpfs(&dir) || sys::mount_tmpfs(&dir).is_ok())
+        {
+            return dir;
+        }
+    }
+    std::env::temp_dir().to_string_lossy().into_owned()
+}
+
+/// The exec benchmark's program: the tiny ELF on a tmpfs, or /bin/true where
+/// it cannot run.
+fn exec_program() -> String {
+    let path = format!("{}/caba_bench_exit0.{}", exec_dir(), sys::my_pid());
+    let ok = (|| -> std::io::Result<bool> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::remove_file(&path);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .open(&path)?;
+        f.write_all(&tiny_elf())?;
+        drop(f);
+        let pid = sys::Exec::new(&[&path]).vfork_exec()?;
+        Ok(sys::wait_pid(pid)? == 0)
+    })()
+    .unwrap_or(false);
+    if ok && cfg!(target_arch = "x86_64") {
+        note(&format!("exec: {path} ({} bytes, static, on {})", tiny_elf().len(),
+            if sys::is_tmpfs(&path) { "tmpfs" } else { "not tmpfs" }));
+        path
+    } else {
+        note("exec: the tiny ELF does not run here; /bin/true instead");
+        "/bin/true".into()
+    }
+}
+
+fn read_into(path: &str, buf: &mut Vec<u8>) -> bool {
     buf.clear();
-    std::fs::File::open("/proc/self/status")
-        .and_then(|mut f| f.read_to_string(buf))
-        .expect("status");
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(buf))
+        .is_ok()
+}
+
+/// The first column of NScaba in a status file (None: no such line).
+fn nscaba(status: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(status).ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("NScaba:"))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// A child that blocks until `hold` has a byte (or EOF), optionally as USER
+/// and dumpable (so that USER may ptrace-read it).
+fn sleeper(hold: &File, as_user: bool) -> i32 {
+    sys::fork_run(|| {
+        if as_user && (sys::drop_privileges(USER, USER).is_err() || sys::set_dumpable().is_err()) {
+            return 1;
+        }
+        let _ = (&*hold).read(&mut [0u8; 1]);
+        0
+    })
+    .expect("fork sleeper")
+}
+
+/// Run `f` in a child that has become USER; its output, as text.
+fn as_user(f: impl FnOnce() -> String) -> String {
+    let (r, w) = sys::pipe().expect("pipe");
+    let pid = sys::fork_run(|| {
+        if let Err(e) = sys::drop_privileges(USER, USER) {
+            let _ = (&w).write_all(format!("error: {e}").as_bytes());
+            return 1;
+        }
+        let _ = (&w).write_all(f().as_bytes());
+        0
+    })
+    .expect("fork");
+    drop(w);
+    let mut out = String::new();
+    (&r).read_to_string(&mut out).expect("read the child's result");
+    sys::wait_pid(pid).expect("wait");
+    out
+}
+
+fn fmt_op((wall, cpu): (f64, f64)) -> String {
+    format!("{wall} {cpu}")
+}
+
+fn parse_op(s: &str) -> (f64, f64) {
+    let v: Vec<f64> = s
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or_else(|_| panic!("child said: {s}")))
+        .collect();
+    (v[0], v[1])
+}
+
+/// ps/top: read every /proc/[0-9]*/status once; the number read.
+fn sweep(buf: &mut Vec<u8>) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.bytes().all(|b| b.is_ascii_digit()) && read_into(&format!("/proc/{name}/status"), buf) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Status reads: our own, another process's as root and as USER (refused
+/// and allowed), and a sweep over all processes as root and as USER, with
+/// `children` sleeping children of ours alive. Every other process read here
+/// is a child of ours, so its CABA is us, visible in our namespace: with the
+/// series the ptrace check runs on every read (the worst case).
+fn status_reads(n: usize, sweeps: usize, children: usize) {
+    let mut buf = Vec::new();
+    emit_op("status_self", per_op(n, || {
+        read_into("/proc/self/status", &mut buf);
+    }));
+
+    let (hold_r, hold_w) = sys::pipe().expect("pipe");
+    let root_target = sleeper(&hold_r, false);
+    let user_target = sleeper(&hold_r, true);
+    let mut sleepers = vec![root_target, user_target];
+    for _ in 0..children {
+        sleepers.push(sleeper(&hold_r, false));
+    }
+    let root_path = format!("/proc/{root_target}/status");
+    let user_path = format!("/proc/{user_target}/status");
+    // Let the children reach their read() (and the user one its setuid).
+    std::thread::sleep(std::time::Duration::from_millis(100));
+
+    read_into(&root_path, &mut buf);
+    note(&format!("status_other: target {root_target}, a sleeping child (CABA = us, pid {}); NScaba read as root: {:?}",
+        sys::my_pid(), nscaba(&buf)));
+    emit_op("status_other_root", per_op(n, || {
+        read_into(&root_path, &mut buf);
+    }));
+    let (rp, up) = (root_path.clone(), user_path.clone());
+    let out = as_user(move || {
+        let mut buf = Vec::new();
+        read_into(&rp, &mut buf);
+        let seen = nscaba(&buf);
+        let refused = per_op(n, || {
+            read_into(&rp, &mut buf);
+        });
+        read_into(&up, &mut buf);
+        let seen_own = nscaba(&buf);
+        let allowed = per_op(n, || {
+            read_into(&up, &mut buf);
+        });
+        format!("{}\n{}\n{seen:?} {seen_own:?}", fmt_op(refused), fmt_op(allowed))
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() == 3, "user child: {out}");
+    note(&format!("status_other_user: uid {USER} reads root-owned {root_target} (refused) and its own dumpable {user_target} (allowed); NScaba seen: {}", lines[2]));
+    emit_op("status_other_user", parse_op(lines[0]));
+    emit_op("status_other_user_allowed", parse_op(lines[1]));
+
+    // The sweep, ps-style. Census first: how many processes, and how many
+    // have a CABA with a pid here (those get the ptrace check).
+    let mut procs = 0;
+    let mut visible = 0;
+    let mut kthreads = 0;
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.bytes().all(|b| b.is_ascii_digit()) || !read_into(&format!("/proc/{name}/status"), &mut buf) {
+            continue;
+        }
+        procs += 1;
+        if nscaba(&buf).is_some_and(|c| c != 0) {
+            visible += 1;
+        }
+        if std::str::from_utf8(&buf).is_ok_and(|t| t.contains("\nKthread:\t1")) {
+            kthreads += 1;
+        }
+    }
+    emit("sweep_procs", procs);
+    emit("sweep_kthreads", kthreads);
+    emit("sweep_caba_visible", visible);
+    let mut count = 0;
+    emit_op("sweep_root", per_op(sweeps, || {
+        count = sweep(&mut buf);
+    }));
+    note(&format!("sweep_root read {count} status files per sweep"));
+    let out = as_user(move || {
+        let mut buf = Vec::new();
+        let mut count = 0;
+        let op = per_op(sweeps, || {
+            count = sweep(&mut buf);
+        });
+        format!("{}\n{count}", fmt_op(op))
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() == 2, "user child: {out}");
+    emit_op("sweep_user", parse_op(lines[0]));
+    note(&format!("sweep_user read {} status files per sweep", lines[1]));
+
+    (&hold_w).write_all(&vec![0u8; sleepers.len()]).expect("release the sleepers");
+    for pid in sleepers {
+        sys::wait_pid(pid).expect("wait");
+    }
 }
 
 /// X forks `n` sleeping children and exits; they are reparented to us (a
@@ -84,76 +407,82 @@ fn reparent_and_reap(n: usize) -> (f64, f64) {
         0 // exit: the kernel reparents all n children
     })
     .expect("fork");
+    drop((ready_w, go_r));
     (&ready_r)
         .read_exact(&mut [0u8; 1])
         .expect("children ready");
     let t = Instant::now();
     (&go_w).write_all(b"g").expect("go");
-    wait_zombie(x);
+    sys::wait_zombie(x).expect("waitid");
     let exit_us = t.elapsed().as_secs_f64() * 1e6;
     let t = Instant::now();
-    sys::wait_pid(x, 0).expect("reap");
+    sys::wait_pid(x).expect("reap");
     let reap_us = t.elapsed().as_secs_f64() * 1e6;
     // One byte per sleeper: they all hold the write end, so no EOF comes.
     (&hold_w)
         .write_all(&vec![0u8; n])
         .expect("release the sleepers");
-    while sys::wait_pid(-1, 0).is_ok() {}
+    while sys::wait_pid(-1).is_ok() {}
     (exit_us, reap_us)
 }
 
-/// Block until `pid` is a zombie, without reaping it: waitid(WNOWAIT). A
-/// polling loop would compete with the exit it measures on one vCPU.
-fn wait_zombie(pid: i32) {
-    extern "C" {
-        fn waitid(idtype: i32, id: u32, info: *mut u8, options: i32) -> i32;
+fn read_number(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// What bounds the number of processes (hence of CABA-descendants), and the
+/// slab caches of the structures the series touches.
+fn limits_and_slabs() {
+    for (name, path) in [
+        ("limit_threads_max", "/proc/sys/kernel/threads-max"),
+        ("limit_pid_max", "/proc/sys/kernel/pid_max"),
+    ] {
+        if let Some(v) = read_number(path) {
+            emit(name, v);
+        }
     }
-    const P_PID: i32 = 1;
-    const WEXITED: i32 = 4;
-    const WNOWAIT: i32 = 0x0100_0000;
-    // Room for a siginfo_t, which waitid() fills in.
-    let mut info = [0u8; 128];
-    // SAFETY: info is large enough for a siginfo_t.
-    let ret = unsafe { waitid(P_PID, pid as u32, info.as_mut_ptr(), WEXITED | WNOWAIT) };
-    assert_eq!(ret, 0, "waitid");
+    let nproc = sys::nproc_limit();
+    if nproc != u64::MAX {
+        emit("limit_nproc", nproc);
+    }
+    for cache in ["signal_cache", "task_struct"] {
+        for attr in ["object_size", "slab_size", "objs_per_slab", "order", "align"] {
+            if let Some(v) = read_number(&format!("/sys/kernel/slab/{cache}/{attr}")) {
+                emit(&format!("slab_{cache}_{attr}"), v);
+            }
+        }
+    }
 }
 
 fn main() {
     let smoke = std::env::args().any(|a| a == "--smoke");
     let scale = if smoke { 50 } else { 1 };
-    sys::set_subreaper(true).expect("subreaper");
-    let exe = std::env::current_exe()
-        .expect("exe")
-        .to_string_lossy()
-        .into_owned();
-    if std::env::args().nth(1).as_deref() == Some("--noop") {
-        return;
+    sys::set_subreaper().expect("subreaper");
+    if let Ok(v) = std::fs::read_to_string("/proc/version") {
+        note(v.trim());
     }
-    let noop = sys::Exec::new(&[exe, "--noop".into()]);
-    let mut buf = String::new();
-    let rows: Vec<(&str, f64)> = vec![
-        ("fork_exit_wait", per_op(4000 / scale, fork_exit_wait)),
-        ("vfork_exit_wait", per_op(4000 / scale, vfork_exit_wait)),
-        (
-            "thread_create_join",
-            per_op(4000 / scale, thread_create_join),
-        ),
-        (
-            "exec_exit_wait",
-            per_op(1000 / scale, || exec_exit_wait(&noop)),
-        ),
-        (
-            "status_read",
-            per_op(20000 / scale, || status_read(&mut buf)),
-        ),
-    ];
-    for (name, us) in rows {
-        println!("{name},{us:.3}");
+    limits_and_slabs();
+    emit_op("fork_exit_wait", per_op(4000 / scale, fork_exit_wait));
+    emit_op("vfork_exit_wait", per_op(4000 / scale, vfork_exit_wait));
+    thread_breakdown(5000 / scale);
+    let exec = sys::Exec::new(&[&exec_program()]);
+    emit_op("exec_exit_wait", per_op(2000 / scale, || {
+        let pid = exec.vfork_exec().expect("vfork");
+        assert_eq!(sys::wait_pid(pid).expect("wait"), 0, "exec");
+    }));
+    if sys::is_root() {
+        status_reads(20000 / scale, 100 / scale.min(20), 100);
+    } else {
+        note("not root: no status reads as another user");
     }
-    let n = if smoke { 200 } else { 10_000 };
-    for _ in 0..3 {
-        let (exit_us, reap_us) = reparent_and_reap(n);
-        println!("exit_reparent_{n},{exit_us:.1}");
-        println!("reap_{n}_descendants,{reap_us:.1}");
+    // Release walks: N = 1,000 and 10,000, so the slope (per entry) can be
+    // told from the fixed cost.
+    let sizes: &[usize] = if smoke { &[20, 200] } else { &[1000, 10_000] };
+    for &n in sizes {
+        for _ in 0..(if smoke { 1 } else { 3 }) {
+            let (exit_us, reap_us) = reparent_and_reap(n);
+            emit(&format!("exit_reparent_{n}"), format!("{exit_us:.1}"));
+            emit(&format!("reap_{n}"), format!("{reap_us:.1}"));
+        }
     }
 }
