@@ -1,55 +1,63 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The scenarios: a few lines each, in the spirit of the spec's numbered
-//! steps. After every step World::check() compares the kernel with the
-//! model; the explicit assertions are the values the spec itself states.
+//! The tests: a few lines each, in the spirit of the spec's numbered steps.
+//! After every step World::check() compares the kernel with the model; the
+//! explicit assertions are the values the spec itself states. Each
+//! function's name is its KTAP name.
 
+use crate::look::{self, Pidfd};
+use crate::model::State;
+use crate::random;
 use crate::status::Status;
 use crate::sys;
-use crate::world::{self, World, CLONE_PARENT, NEW_PID_NS, PLAIN};
+use crate::world::{World, AUTOREAP, CLONE_PARENT, CLONE_VM, NEW_PID_NS, PLAIN, VFORK};
+use crate::{ensure_eq, fail, need_nscaba, need_pidfd_caba, need_root, Failure, TestResult};
 
-pub type TestResult = Result<String, String>;
-
-/// End of a scenario: run the after-each hook while its processes are all
-/// still there, then report what was compared.
-fn done(w: &World) -> TestResult {
-    crate::after_each_hook()?;
-    Ok(format!(
-        "{} steps, {} status lines compared",
-        w.steps.len(),
-        w.compared
-    ))
+#[track_caller]
+fn done(w: World) -> TestResult {
+    Ok(w.done()?)
 }
 
-/// NScaba of `name` (root view) must name `caba` at every level they share.
-fn expect_caba(w: &World, name: &str, caba: &str) -> Result<(), String> {
-    let got = w.nscaba(name)?;
-    let want: Vec<i32> = {
-        let p = w.pid(name);
-        let c = w.pid(caba);
-        let levels = w.m.procs[p].nspid.len();
-        (0..levels)
-            .map(|l| {
-                if l < w.m.procs[c].nspid.len()
-                    && w.m.ns_at(w.m.procs[p].ns, l) == w.m.ns_at(w.m.procs[c].ns, l)
-                {
-                    w.m.procs[c].nspid[l]
-                } else {
-                    0
-                }
-            })
-            .collect()
-    };
-    if got != want {
-        return Err(format!(
-            "NScaba({name}) is {got:?}, the spec says CABA({name}) = {caba}, i.e. {want:?}"
-        ));
+/// CABA(name) must be `caba`, as the spec states it: NScaba (root view)
+/// names it at every level they share, and so does the pidfd.
+#[track_caller]
+fn expect_caba(w: &World, name: &str, caba: &str) -> Result<(), Failure> {
+    let p = w.pid(name);
+    let c = w.pid(caba);
+    let want: Vec<i32> = (0..w.m.procs[p].nspid.len())
+        .map(|l| {
+            let ns = w.m.ns_at(w.m.procs[p].ns, l).expect("a level of p");
+            w.m.pid_in(Some(c), ns)
+        })
+        .collect();
+    let feat = crate::features();
+    if feat.nscaba {
+        let got = w.nscaba(name)?;
+        if got != want {
+            return Err(fail(format!(
+                "NScaba({name}) is {got:?}, the spec says CABA({name}) = {caba}, i.e. {want:?}"
+            )));
+        }
+    }
+    if feat.pidfd_caba.is_ok() {
+        match w.pidfd(name) {
+            Pidfd::Info {
+                mask, caba: got, ..
+            } if mask & sys::PIDFD_INFO_CABA != 0 && got as i32 == want[0] => {}
+            other => {
+                return Err(fail(format!(
+                    "the pidfd of {name} says {other:?}, the spec says CABA({name}) = {caba}, \
+                     i.e. PIDFD_INFO_CABA set and caba {}",
+                    want[0]
+                )))
+            }
+        }
     }
     Ok(())
 }
 
-pub fn chain_middle_dies_subreaper() -> TestResult {
+pub fn chain_middle_dies_to_subreaper() -> TestResult {
     let mut w = World::new()?;
-    w.spawn("runner", "A", PLAIN)?;
+    w.spawn("root", "A", PLAIN)?;
     w.subreaper("A", true)?;
     w.spawn("A", "B", PLAIN)?;
     w.spawn("B", "C", PLAIN)?;
@@ -61,12 +69,13 @@ pub fn chain_middle_dies_subreaper() -> TestResult {
     w.exit("B")?;
     w.reap("B")?;
     expect_caba(&w, "D", "A")?;
-    done(&w)
+    done(w)
 }
 
-pub fn chain_middle_dies_init() -> TestResult {
+pub fn chain_middle_dies_to_pidns_init() -> TestResult {
+    need_root("pid namespaces")?;
     let mut w = World::new()?;
-    w.spawn("runner", "I", NEW_PID_NS)?;
+    w.spawn("root", "I", NEW_PID_NS)?;
     w.spawn("I", "B", PLAIN)?;
     w.spawn("B", "C", PLAIN)?;
     w.spawn("C", "D", PLAIN)?;
@@ -76,19 +85,19 @@ pub fn chain_middle_dies_init() -> TestResult {
     w.exit("C")?;
     w.reap("C")?;
     expect_caba(&w, "D", "I")?;
-    done(&w)
+    done(w)
 }
 
-pub fn zombie_stays_caba() -> TestResult {
+pub fn zombie_stays_caba_until_reaped() -> TestResult {
     let mut w = World::new()?;
-    w.spawn("runner", "A", PLAIN)?;
+    w.spawn("root", "A", PLAIN)?;
     w.spawn("A", "B", PLAIN)?;
     for c in ["C1", "C2", "C3"] {
         w.spawn("B", c, PLAIN)?;
     }
     w.spawn("C1", "G", PLAIN)?;
     w.exit("B")?;
-    w.exit("C1")?;
+    w.exit("C1")?; // a zombie's child becomes a zombie before anyone reaps
     expect_caba(&w, "C2", "B")?;
     expect_caba(&w, "G", "C1")?;
     w.reap("B")?; // C1, a zombie itself, is still CABA of G
@@ -96,28 +105,28 @@ pub fn zombie_stays_caba() -> TestResult {
     expect_caba(&w, "G", "C1")?;
     w.reap("C1")?;
     expect_caba(&w, "G", "A")?;
-    done(&w)
+    done(w)
 }
 
 pub fn clone_parent() -> TestResult {
     let mut w = World::new()?;
-    w.spawn("runner", "A", PLAIN)?;
+    w.spawn("root", "A", PLAIN)?;
     w.spawn("A", "B", PLAIN)?;
     w.spawn("B", "C", CLONE_PARENT)?; // a child of A, born of B
     expect_caba(&w, "C", "B")?;
     w.exit("B")?;
     w.reap("B")?;
     expect_caba(&w, "C", "A")?;
-    done(&w)
+    done(w)
 }
 
 pub fn clone_parent_after_reparent() -> TestResult {
     let mut w = World::new()?;
-    w.spawn("runner", "A", PLAIN)?;
+    w.spawn("root", "A", PLAIN)?;
     w.spawn("A", "B", PLAIN)?;
     w.spawn("B", "C", PLAIN)?;
-    w.exit("B")?; // C is reparented to the runner
-    w.spawn("C", "D", CLONE_PARENT)?; // a sibling of C under the runner
+    w.exit("B")?; // C is reparented to the root agent
+    w.spawn("C", "D", CLONE_PARENT)?; // a sibling of C under the root agent
     expect_caba(&w, "D", "C")?;
     w.reap("B")?;
     w.spawn("C", "E", CLONE_PARENT)?;
@@ -125,23 +134,23 @@ pub fn clone_parent_after_reparent() -> TestResult {
     w.exit("C")?;
     w.reap("C")?;
     expect_caba(&w, "D", "A")?;
-    done(&w)
+    done(w)
 }
 
 pub fn thread_forks_then_exits() -> TestResult {
     let mut w = World::new()?;
-    w.spawn("runner", "A", PLAIN)?;
+    w.spawn("root", "A", PLAIN)?;
     w.thread("A", "A.t")?;
     w.spawn("A.t", "B", PLAIN)?;
     w.thread_exit("A.t")?; // B's parent moves to A's leader: same process
     expect_caba(&w, "B", "A")?;
     w.spawn("B", "C", PLAIN)?;
-    done(&w)
+    done(w)
 }
 
-pub fn thread_after_reparent() -> TestResult {
+pub fn thread_created_after_reparent() -> TestResult {
     let mut w = World::new()?;
-    w.spawn("runner", "A", PLAIN)?;
+    w.spawn("root", "A", PLAIN)?;
     w.spawn("A", "B", PLAIN)?;
     w.spawn("B", "C", PLAIN)?;
     w.exit("B")?;
@@ -151,12 +160,12 @@ pub fn thread_after_reparent() -> TestResult {
     w.spawn("C.t2", "D", PLAIN)?;
     expect_caba(&w, "C", "A")?;
     expect_caba(&w, "D", "C")?;
-    done(&w)
+    done(w)
 }
 
-pub fn exec_from_non_leader() -> TestResult {
+pub fn exec_from_non_leader_thread() -> TestResult {
     let mut w = World::new()?;
-    w.spawn("runner", "A", PLAIN)?;
+    w.spawn("root", "A", PLAIN)?;
     w.spawn("A", "B", PLAIN)?;
     w.spawn("B", "C", PLAIN)?;
     w.thread("B", "B.t1")?;
@@ -171,348 +180,916 @@ pub fn exec_from_non_leader() -> TestResult {
     expect_caba(&w, "D", "B")?;
     w.exit("B")?;
     w.reap("B")?;
-    done(&w)
+    done(w)
 }
 
-pub fn nested_pid_ns() -> TestResult {
+/// The main thread exits alone; the other threads fork, exit, and the
+/// last one ends the process.
+pub fn zombie_leader_threads_fork() -> TestResult {
     let mut w = World::new()?;
-    w.spawn("runner", "A", PLAIN)?;
+    w.spawn("root", "A", PLAIN)?;
+    w.spawn("A", "B", PLAIN)?;
+    w.thread("B", "B.t1")?;
+    w.thread("B", "B.t2")?;
+    w.leader_exit("B")?; // a zombie leader; B lives on in its threads
+    expect_caba(&w, "B", "A")?;
+    w.spawn("B.t1", "C", PLAIN)?;
+    expect_caba(&w, "C", "B")?;
+    w.thread_exit("B.t1")?; // C's parent thread goes: C stays B's child
+    w.spawn("B.t2", "D", PLAIN)?;
+    w.exit("A")?;
+    w.reap("A")?;
+    expect_caba(&w, "B", "root")?;
+    w.thread_exit("B.t2")?; // the last thread: B is a zombie now
+    expect_caba(&w, "C", "B")?;
+    w.reap("B")?;
+    expect_caba(&w, "C", "root")?;
+    expect_caba(&w, "D", "root")?;
+    done(w)
+}
+
+/// CLONE_VM|CLONE_VFORK (vfork, posix_spawn) and CLONE_VM alone make
+/// processes like any other.
+pub fn vfork_and_clone_vm() -> TestResult {
+    let mut w = World::new()?;
+    w.spawn("root", "A", PLAIN)?;
+    w.spawn("A", "B", VFORK)?;
+    w.spawn("B", "C", CLONE_VM)?;
+    w.thread("B", "B.t")?;
+    w.spawn("B.t", "D", VFORK)?;
+    w.spawn(
+        "C",
+        "E",
+        crate::world::Flags {
+            clone_parent: true,
+            ..VFORK
+        },
+    )?;
+    expect_caba(&w, "E", "C")?;
+    w.exit("B")?;
+    w.reap("B")?;
+    expect_caba(&w, "C", "A")?;
+    expect_caba(&w, "D", "A")?;
+    done(w)
+}
+
+/// Release through ptrace: a traced zombie is its tracer's; when the
+/// tracer exits, __ptrace_detach() releases it if its real parent
+/// ignores SIGCHLD.
+pub fn release_by_tracer_exit() -> TestResult {
+    let mut w = World::new()?;
+    w.spawn("root", "T", PLAIN)?;
+    w.spawn("T", "A", PLAIN)?;
+    w.spawn("A", "P", PLAIN)?;
+    w.spawn("P", "Q", PLAIN)?;
+    w.ignore_sigchld("A", true)?;
+    trace_or_skip(&mut w, "T", "P")?; // T is P's grandparent: Yama allows it
+    w.exit("P")?; // traced: a zombie although A ignores SIGCHLD
+    expect_caba(&w, "Q", "P")?;
+    w.exit("T")?; // detaches P, which is released
+    ensure_eq("P's state", w.m.procs[w.pid("P")].state, State::Released)?;
+    expect_caba(&w, "Q", "A")?;
+    done(w)
+}
+
+/// A tracer's wait() releases the tracee whose real parent does not want
+/// it, and hands it back as a zombie to one that does.
+pub fn release_by_tracer_wait() -> TestResult {
+    let mut w = World::new()?;
+    w.spawn("root", "T", PLAIN)?;
+    w.spawn("T", "A", PLAIN)?;
+    w.spawn("A", "P", PLAIN)?;
+    w.spawn("P", "Q", PLAIN)?;
+    w.ignore_sigchld("A", true)?;
+    trace_or_skip(&mut w, "T", "P")?;
+    w.exit("P")?;
+    expect_caba(&w, "Q", "P")?;
+    ensure_eq("released by the tracer's wait", w.tracer_wait("P")?, true)?;
+    expect_caba(&w, "Q", "A")?;
+    w.spawn("T", "B", PLAIN)?;
+    w.spawn("B", "P2", PLAIN)?;
+    w.spawn("P2", "Q2", PLAIN)?;
+    w.trace("T", "P2")?;
+    w.exit("P2")?;
+    ensure_eq("released by the tracer's wait", w.tracer_wait("P2")?, false)?;
+    expect_caba(&w, "Q2", "P2")?; // a zombie of B's now
+    w.reap("P2")?;
+    expect_caba(&w, "Q2", "B")?;
+    done(w)
+}
+
+fn trace_or_skip(w: &mut World, tracer: &str, tracee: &str) -> Result<(), Failure> {
+    match w.trace(tracer, tracee) {
+        Err(e) if e.contains("Operation not permitted") => Err(Failure::Skip(format!(
+            "ptrace refused (Yama ptrace_scope?): {e}"
+        ))),
+        r => Ok(r?),
+    }
+}
+
+/// SIGCHLD set to SIG_IGN: the kernel reaps a child at its exit, and a
+/// zombie handed to such a reaper at once.
+pub fn autoreap_sigchld_ignored() -> TestResult {
+    let mut w = World::new()?;
+    w.spawn("root", "A", PLAIN)?;
+    w.spawn("A", "B", PLAIN)?;
+    w.spawn("B", "C", PLAIN)?;
+    w.ignore_sigchld("A", true)?;
+    w.exit("B")?; // released at once
+    expect_caba(&w, "C", "A")?;
+    w.subreaper("A", true)?;
+    w.spawn("A", "D", PLAIN)?;
+    w.ignore_sigchld("D", false)?; // inherited SIG_IGN, undone
+    w.spawn("D", "E", PLAIN)?;
+    w.spawn("E", "F", PLAIN)?;
+    w.spawn("F", "G", PLAIN)?;
+    w.exit("F")?; // E wants it: a zombie
+    expect_caba(&w, "G", "F")?;
+    w.exit("E")?; // F goes to the subreaper A, which releases it at once
+    ensure_eq("F's state", w.m.procs[w.pid("F")].state, State::Released)?;
+    expect_caba(&w, "G", "E")?;
+    w.reap("E")?;
+    expect_caba(&w, "G", "D")?;
+    done(w)
+}
+
+/// CLONE_AUTOREAP (7.2): the child is released when it exits.
+pub fn autoreap_clone_flag() -> TestResult {
+    match sys::clone3_probe(sys::CLONE_AUTOREAP) {
+        Err(e) if e.raw_os_error() == Some(sys::EINVAL) => {
+            return Err(Failure::Skip("CLONE_AUTOREAP not supported".into()))
+        }
+        r => r.map_err(|e| fail(format!("clone3(CLONE_AUTOREAP): {e}")))?,
+    }
+    let mut w = World::new()?;
+    w.spawn("root", "A", PLAIN)?;
+    w.spawn("A", "B", AUTOREAP)?;
+    w.spawn("B", "C", PLAIN)?;
+    w.exit("B")?;
+    ensure_eq("B's state", w.m.procs[w.pid("B")].state, State::Released)?;
+    expect_caba(&w, "C", "A")?;
+    done(w)
+}
+
+pub fn nested_pid_namespaces() -> TestResult {
+    need_root("pid namespaces")?;
+    let mut w = World::new()?;
+    w.spawn("root", "A", PLAIN)?;
     w.spawn("A", "I1", NEW_PID_NS)?;
     w.spawn("I1", "B", PLAIN)?;
     w.spawn("B", "I2", NEW_PID_NS)?;
     w.spawn("I2", "C", PLAIN)?;
     w.spawn("C", "D", PLAIN)?;
+    w.subreaper("C", true)?;
+    w.spawn("D", "E", PLAIN)?;
+    w.exit("D")?; // orphaned inside I2's namespace, to the subreaper C there
+    w.subreaper("C", false)?;
+    w.reap("D")?;
+    expect_caba(&w, "E", "C")?;
     w.exit("C")?;
     w.reap("C")?;
-    expect_caba(&w, "D", "I2")?;
-    w.exit("D")?;
-    w.reap("D")?;
+    expect_caba(&w, "E", "I2")?; // ... then to the namespace's init
+    w.exit("E")?;
+    w.reap("E")?;
     w.exit("I2")?;
     w.reap("I2")?;
-    done(&w)
+    done(w)
 }
 
-pub fn setns_caba_outside() -> TestResult {
+pub fn setns_caba_outside_namespace() -> TestResult {
+    need_root("pid namespaces")?;
     let mut w = World::new()?;
-    w.spawn("runner", "X", PLAIN)?;
+    w.spawn("root", "X", PLAIN)?;
     w.spawn("X", "I", NEW_PID_NS)?;
     w.setns("X", "I")?;
     w.spawn("X", "K", PLAIN)?; // lives in I's namespace, born of X outside it
     expect_caba(&w, "K", "X")?;
     w.spawn("K", "L", PLAIN)?;
-    w.exit("X")?; // K is reparented to I
+    // X's children, I and K, go to X's subreaper in X's namespace level,
+    // the root agent; CABA(K) becomes X's CABA, the root agent.
+    w.exit("X")?;
     w.reap("X")?;
-    expect_caba(&w, "K", "runner")?;
+    expect_caba(&w, "K", "root")?;
     w.exit("K")?;
     w.reap("K")?;
-    expect_caba(&w, "L", "runner")?;
-    done(&w)
+    expect_caba(&w, "L", "root")?;
+    done(w)
 }
 
-pub fn unshare_then_fork() -> TestResult {
+pub fn unshare_pid_ns_then_fork() -> TestResult {
+    need_root("pid namespaces")?;
     let mut w = World::new()?;
-    w.spawn("runner", "Y", PLAIN)?;
+    w.spawn("root", "Y", PLAIN)?;
     w.unshare_pid_ns("Y")?;
     w.spawn("Y", "Z", PLAIN)?; // init of the new namespace
     w.spawn("Z", "W", PLAIN)?;
     w.spawn("Y", "V", PLAIN)?;
-    w.exit("Z")
-        .and(Err(
-            "the init of a namespace with processes left could exit".to_string(),
-        ))
-        .or_else(|e| {
-            if e.contains("namespace init") {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
+    match w.exit("Z") {
+        Err(e) if e.contains("namespace init") => {}
+        r => {
+            return Err(fail(format!(
+                "the init of a namespace with processes left could exit: {r:?}"
+            )))
+        }
+    }
     w.exit("W")?;
     w.reap("W")?;
     w.exit("V")?;
     w.reap("V")?;
     expect_caba(&w, "Z", "Y")?;
-    done(&w)
+    done(w)
 }
 
-pub fn deepest_nesting() -> TestResult {
+pub fn deepest_nesting_32_levels() -> TestResult {
+    need_root("pid namespaces")?;
     let mut w = World::new()?;
-    w.spawn("runner", "L0", PLAIN)?;
+    w.spawn("root", "L0", PLAIN)?;
     for level in 1..=32 {
         w.spawn(&format!("L{}", level - 1), &format!("L{level}"), NEW_PID_NS)?;
     }
     let st = Status::read(&format!("/proc/{}/status", w.root_pid("L32")))?;
-    if st.nscaba.as_ref().map(Vec::len) != Some(33) {
-        return Err(format!(
-            "NScaba of the level-32 process has {:?} columns, want 33",
-            st.nscaba.map(|c| c.len())
-        ));
+    ensure_eq("NSpid columns of the level-32 process", st.nspid.len(), 33)?;
+    if crate::features().nscaba {
+        ensure_eq(
+            "NScaba columns of the level-32 process",
+            st.nscaba.map(|c| c.len()),
+            Some(33),
+        )?;
     }
     expect_caba(&w, "L32", "L31")?;
     w.spawn("L32", "M", PLAIN)?;
     w.exit("M")?;
     w.reap("M")?;
-    done(&w)
+    done(w)
+}
+
+/// NScaba's columns follow the procfs, not the reader: a process in the
+/// root namespace reading a procfs of a nested namespace sees that
+/// namespace's columns, and a process in the nested namespace reading the
+/// root's procfs sees every column.
+pub fn procfs_of_another_namespace() -> TestResult {
+    need_root("pid namespaces")?;
+    need_nscaba()?;
+    let mut w = World::new()?;
+    w.spawn("root", "X", PLAIN)?;
+    w.spawn("X", "I", NEW_PID_NS)?;
+    w.spawn("I", "A", PLAIN)?;
+    w.spawn("A", "B", PLAIN)?;
+    w.spawn("B", "C", PLAIN)?;
+    w.exit("B")?;
+    w.reap("B")?;
+    let (c, ns) = (w.pid("C"), w.m.procs[w.pid("I")].ns);
+    // The runner reads I's procfs through the reader's mount namespace.
+    let reader = w.reader_of("I").ok_or("no reader in I's namespace")?;
+    let reader_pid = w.root_pid_of_reader(&reader);
+    let path = format!(
+        "/proc/{reader_pid}/root/proc/{}/status",
+        w.m.pid_in(Some(c), ns)
+    );
+    let st = Status::read(&path)?;
+    ensure_eq(
+        &format!("NSpid of C in {path}"),
+        st.nspid,
+        w.m.expected_nspid(c, ns),
+    )?;
+    ensure_eq(
+        &format!("NScaba of C in {path}"),
+        st.nscaba,
+        Some(w.m.expected_nscaba(c, ns)),
+    )?;
+    // A, inside I's namespace with the root's /proc, reads C there.
+    let l = w.look_from("A", "/proc", &[w.root_pid("C")])?;
+    let st = l[0].status.clone()?;
+    ensure_eq(
+        "NSpid of C in the root's procfs, read by A",
+        st.nspid,
+        w.m.expected_nspid(c, 0),
+    )?;
+    ensure_eq(
+        "NScaba of C in the root's procfs, read by A",
+        st.nscaba,
+        Some(w.m.expected_nscaba(c, 0)),
+    )?;
+    expect_caba(&w, "C", "A")?;
+    done(w)
+}
+
+/// The line's place and layout, from the root and from a nested procfs,
+/// for processes and threads: right after NSsid, "NScaba:" then a tab
+/// before each number, as many numbers as NSpid.
+pub fn status_line_layout() -> TestResult {
+    need_nscaba()?;
+    let mut w = World::new()?;
+    w.spawn("root", "A", PLAIN)?;
+    w.thread("A", "A.t")?;
+    let mut files = vec![];
+    let a = w.root_pid("A");
+    files.push(format!("/proc/{a}/status"));
+    for e in std::fs::read_dir(format!("/proc/{a}/task"))
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        files.push(format!(
+            "/proc/{a}/task/{}/status",
+            e.file_name().to_string_lossy()
+        ));
+    }
+    if sys::is_root() {
+        w.spawn("A", "I", NEW_PID_NS)?;
+        w.spawn("I", "J", NEW_PID_NS)?;
+        w.spawn("J", "K", PLAIN)?;
+        files.push(format!("/proc/{}/status", w.root_pid("K")));
+        let reader = w.reader_of("I").ok_or("no reader in I's namespace")?;
+        let k_in_i = w.m.pid_in(Some(w.pid("K")), w.m.procs[w.pid("I")].ns);
+        files.push(format!(
+            "/proc/{}/root/proc/{k_in_i}/status",
+            w.root_pid_of_reader(&reader)
+        ));
+    }
+    for f in &files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        let lines: Vec<&str> = text.lines().collect();
+        let sid = lines
+            .iter()
+            .position(|l| l.starts_with("NSsid:"))
+            .ok_or(format!("{f}: no NSsid"))?;
+        let pid = lines
+            .iter()
+            .find(|l| l.starts_with("NSpid:"))
+            .ok_or(format!("{f}: no NSpid"))?;
+        let caba = lines.get(sid + 1).copied().unwrap_or("");
+        if !caba.starts_with("NScaba:\t") {
+            return Err(fail(format!(
+                "{f}: the line after NSsid is '{caba}', want 'NScaba:\\t...'"
+            )));
+        }
+        let cols = |l: &str| {
+            l.split_once(':')
+                .map(|(_, r)| r.split('\t').skip(1).count())
+                .unwrap_or(0)
+        };
+        ensure_eq(
+            &format!("{f}: columns of '{caba}' and '{pid}'"),
+            cols(caba),
+            cols(pid),
+        )?;
+        let numbers_only = caba["NScaba:".len()..]
+            .split('\t')
+            .skip(1)
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !numbers_only || caba.ends_with(char::is_whitespace) {
+            return Err(fail(format!(
+                "{f}: '{caba:?}' is not 'NScaba:' and one tab before each number"
+            )));
+        }
+        ensure_eq(
+            &format!("{f}: NScaba lines"),
+            lines.iter().filter(|l| l.starts_with("NScaba")).count(),
+            1,
+        )?;
+    }
+    let n = files.len();
+    Ok(format!(
+        "{n} status files have the line in place; {}",
+        w.done()?
+    ))
+}
+
+/// init and kthreadd were made by init_task, the root of the tree, which
+/// has no pid anywhere: their NScaba is 0, and so is the pidfd's CABA. The
+/// kernel threads kthreadd makes have kthreadd as their CABA.
+pub fn init_and_kthreadd() -> TestResult {
+    need_root("reading init's and the kernel threads' CABA (ptrace access)")?;
+    need_nscaba()?;
+    let init = Status::read("/proc/1/status")?;
+    ensure_eq(
+        "NScaba of pid 1",
+        init.nscaba.clone(),
+        Some(vec![0; init.nspid.len()]),
+    )?;
+    let mut kthreads = 0;
+    let kthreadd = Status::read("/proc/2/status")?;
+    let is_kthreadd = std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd");
+    if is_kthreadd {
+        ensure_eq("NScaba of kthreadd (pid 2)", kthreadd.nscaba, Some(vec![0]))?;
+        for e in std::fs::read_dir("/proc")
+            .map_err(|e| e.to_string())?
+            .flatten()
+        {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(st) = Status::read(&format!("/proc/{pid}/status")) else {
+                continue; // gone meanwhile
+            };
+            if st.ppid == 2 && st.kthread != Some(false) {
+                ensure_eq(
+                    &format!("NScaba of kernel thread {pid}"),
+                    st.nscaba,
+                    Some(vec![2]),
+                )?;
+                kthreads += 1;
+            }
+        }
+    }
+    let mut pidfds = 0;
+    if crate::features().pidfd_caba.is_ok() {
+        for pid in [1, 2].into_iter().take(if is_kthreadd { 2 } else { 1 }) {
+            match look::pidfd_info(pid, false) {
+                Pidfd::Info { mask, caba: 0, .. } if mask & sys::PIDFD_INFO_CABA != 0 => {
+                    pidfds += 1
+                }
+                other => {
+                    return Err(fail(format!(
+                        "pidfd of pid {pid}: {other:?}, want PIDFD_INFO_CABA set and caba 0"
+                    )))
+                }
+            }
+        }
+    }
+    let w = World::new()?;
+    Ok(format!(
+        "pid 1{} show 0; {kthreads} kernel threads show kthreadd; {pidfds} pidfds; {}",
+        if is_kthreadd { " and kthreadd" } else { "" },
+        w.done()?
+    ))
+}
+
+/// Another uid without capabilities sees zeros in NScaba and no CABA from
+/// the pidfd (PIDFD_INFO_PID set, PIDFD_INFO_CABA clear), but its own
+/// child's CABA; root sees everything (the check after every step).
+pub fn access_other_uid_sees_zeros() -> TestResult {
+    need_root("another uid")?;
+    let mut w = World::new()?;
+    w.spawn("root", "A", PLAIN)?;
+    w.spawn("A", "B", PLAIN)?;
+    w.spawn("root", "U", PLAIN)?;
+    w.become_user("U", 65534)?;
+    w.spawn("U", "V", PLAIN)?;
+    let (b, u, v) = (w.root_pid("B"), w.root_pid("U"), w.root_pid("V"));
+    let looks = w.look_from("U", "/proc", &[b, v])?;
+    let st = looks[0].status.clone()?;
+    ensure_eq("NSpid of root's B read by uid 65534", st.nspid, vec![b])?;
+    if crate::features().nscaba {
+        ensure_eq(
+            "NScaba of root's B read by uid 65534",
+            st.nscaba,
+            Some(vec![0]),
+        )?;
+        ensure_eq(
+            "NScaba of its own child V read by uid 65534",
+            looks[1].status.clone()?.nscaba,
+            Some(vec![u]),
+        )?;
+    }
+    let mut pidfd = "pidfd not compared";
+    if crate::features().pidfd_caba.is_ok() {
+        expect_denied_pidfd(&looks[0].pidfd, "root's B", b)?;
+        match looks[1].pidfd {
+            Pidfd::Info { mask, caba, .. } if mask & sys::PIDFD_INFO_CABA != 0 && caba as i32 == u => {}
+            ref other => return Err(fail(format!("pidfd of its own child V read by uid 65534: {other:?}, want PIDFD_INFO_CABA and caba {u}"))),
+        }
+        pidfd = "PIDFD_INFO_CABA clear for root's B, set for its own child";
+    }
+    expect_caba(&w, "B", "A")?;
+    Ok(format!(
+        "uid 65534 saw zeros for root's B and its own child's CABA; {pidfd}; {}",
+        w.done()?
+    ))
+}
+
+/// A denied pidfd caller is told so: the call succeeds with PIDFD_INFO_PID
+/// and the right tgid, PIDFD_INFO_CABA clear, caba 0.
+#[track_caller]
+fn expect_denied_pidfd(got: &Pidfd, what: &str, tgid: i32) -> Result<(), Failure> {
+    match *got {
+        Pidfd::Info {
+            mask,
+            caba: 0,
+            tgid: t,
+            ..
+        } if mask & sys::PIDFD_INFO_PID != 0
+            && mask & sys::PIDFD_INFO_CABA == 0
+            && t as i32 == tgid =>
+        {
+            Ok(())
+        }
+        ref other => Err(fail(format!(
+            "pidfd of {what} read by uid 65534: {other:?}, want success with PIDFD_INFO_PID set, \
+             tgid {tgid}, PIDFD_INFO_CABA clear and caba 0"
+        ))),
+    }
+}
+
+/// An unprivileged reader of processes in a nested namespace: every column
+/// 0, as many as NSpid has, and no CABA from the pidfd.
+pub fn access_other_uid_nested_namespace() -> TestResult {
+    need_root("another uid and pid namespaces")?;
+    let mut w = World::new()?;
+    w.spawn("root", "X", PLAIN)?;
+    w.spawn("X", "I", NEW_PID_NS)?;
+    w.spawn("I", "J", NEW_PID_NS)?;
+    w.spawn("J", "K", PLAIN)?;
+    w.spawn("root", "U", PLAIN)?;
+    w.become_user("U", 65534)?;
+    for name in ["I", "J", "K"] {
+        let pid = w.root_pid(name);
+        let l = w.look_from("U", "/proc", &[pid])?.remove(0);
+        let st = l.status.clone()?;
+        let cols = w.m.procs[w.pid(name)].nspid.len();
+        ensure_eq(
+            &format!("NSpid of {name} read by uid 65534"),
+            st.nspid.clone(),
+            w.m.procs[w.pid(name)].nspid.clone(),
+        )?;
+        if crate::features().nscaba {
+            ensure_eq(
+                &format!("NScaba of {name} read by uid 65534"),
+                st.nscaba,
+                Some(vec![0; cols]),
+            )?;
+        }
+        if crate::features().pidfd_caba.is_ok() {
+            expect_denied_pidfd(&l.pidfd, name, pid)?;
+        }
+    }
+    done(w)
+}
+
+/// PIDFD_INFO_CABA is in supported_mask, returned only when asked for;
+/// callers with the VER3 struct get what they got before.
+pub fn pidfd_info_caba_supported() -> TestResult {
+    need_pidfd_caba()?;
+    let mut w = World::new()?;
+    w.spawn("root", "A", PLAIN)?;
+    w.spawn("A", "B", PLAIN)?;
+    let (a, b) = (w.root_pid("A"), w.root_pid("B"));
+    let fd = sys::pidfd_open(b, false).map_err(|e| format!("pidfd_open(B): {e}"))?;
+    let info = sys::pidfd_get_info(&fd, sys::PIDFD_INFO_CABA).map_err(|e| e.to_string())?;
+    ensure_eq(
+        "PIDFD_INFO_CABA when asked for",
+        info.mask & sys::PIDFD_INFO_CABA,
+        sys::PIDFD_INFO_CABA,
+    )?;
+    ensure_eq("caba of B", info.caba as i32, a)?;
+    let info = sys::pidfd_get_info(&fd, 0).map_err(|e| e.to_string())?;
+    ensure_eq(
+        "PIDFD_INFO_CABA when not asked for",
+        info.mask & sys::PIDFD_INFO_CABA,
+        0,
+    )?;
+    ensure_eq("caba when not asked for", info.caba, 0)?;
+    let old = sys::pidfd_get_info_ver3(&fd, 0)
+        .map_err(|e| format!("PIDFD_GET_INFO with the VER3 size: {e}"))?;
+    ensure_eq(
+        "PIDFD_INFO_PID with the VER3 size",
+        old.mask & sys::PIDFD_INFO_PID,
+        sys::PIDFD_INFO_PID,
+    )?;
+    ensure_eq(
+        "PIDFD_INFO_CABA with the VER3 size",
+        old.mask & sys::PIDFD_INFO_CABA,
+        0,
+    )?;
+    ensure_eq("tgid with the VER3 size", old.tgid as i32, b)?;
+    done(w)
+}
+
+/// A pidfd pins a process, not its CABA: while it is a zombie it reports
+/// its CABA; once released, ESRCH, or with PIDFD_INFO_EXIT the exit
+/// status and PIDFD_INFO_CABA clear.
+pub fn pidfd_held_across_release() -> TestResult {
+    need_pidfd_caba()?;
+    let mut w = World::new()?;
+    w.spawn("root", "A", PLAIN)?;
+    w.spawn("A", "X", PLAIN)?;
+    w.spawn("X", "Y", PLAIN)?;
+    let (a, x) = (w.root_pid("A"), w.root_pid("X"));
+    let fd = sys::pidfd_open(x, false).map_err(|e| format!("pidfd_open(X): {e}"))?;
+    let tfd = sys::pidfd_open(x, true).map_err(|e| format!("pidfd_open(X, PIDFD_THREAD): {e}"))?;
+    w.exit("X")?;
+    for (what, fd) in [("pidfd", &fd), ("PIDFD_THREAD pidfd", &tfd)] {
+        let info = sys::pidfd_get_info(fd, sys::PIDFD_INFO_CABA)
+            .map_err(|e| format!("zombie X, {what}: {e}"))?;
+        ensure_eq(
+            &format!("zombie X, {what}: PIDFD_INFO_CABA"),
+            info.mask & sys::PIDFD_INFO_CABA,
+            sys::PIDFD_INFO_CABA,
+        )?;
+        ensure_eq(&format!("zombie X, {what}: caba"), info.caba as i32, a)?;
+    }
+    w.reap("X")?;
+    let r = sys::pidfd_get_info(&fd, sys::PIDFD_INFO_CABA);
+    ensure_eq(
+        "released X, PIDFD_GET_INFO(PIDFD_INFO_CABA)",
+        r.map(|i| i.mask).map_err(|e| e.raw_os_error()),
+        Err(Some(sys::ESRCH)),
+    )?;
+    let info = sys::pidfd_get_info(&fd, sys::PIDFD_INFO_CABA | sys::PIDFD_INFO_EXIT)
+        .map_err(|e| format!("released X, PIDFD_GET_INFO(PIDFD_INFO_CABA|PIDFD_INFO_EXIT): {e}"))?;
+    ensure_eq(
+        "released X with PIDFD_INFO_EXIT: PIDFD_INFO_EXIT",
+        info.mask & sys::PIDFD_INFO_EXIT,
+        sys::PIDFD_INFO_EXIT,
+    )?;
+    ensure_eq(
+        "released X with PIDFD_INFO_EXIT: PIDFD_INFO_CABA",
+        info.mask & sys::PIDFD_INFO_CABA,
+        0,
+    )?;
+    ensure_eq("released X with PIDFD_INFO_EXIT: caba", info.caba, 0)?;
+    expect_caba(&w, "Y", "A")?;
+    done(w)
+}
+
+/// From inside a namespace, a CABA outside it is 0 with PIDFD_INFO_CABA
+/// set (not "denied"); one inside is its pid there.
+pub fn pidfd_caba_outside_namespace_is_zero() -> TestResult {
+    need_root("pid namespaces")?;
+    need_pidfd_caba()?;
+    let mut w = World::new()?;
+    w.spawn("root", "X", PLAIN)?;
+    w.spawn("X", "I", NEW_PID_NS)?;
+    w.setns("X", "I")?;
+    w.spawn("X", "K", PLAIN)?; // in I's namespace, CABA X outside it
+    w.spawn("K", "L", PLAIN)?;
+    let reader = w.reader_of("I").ok_or("no reader in I's namespace")?;
+    let ns = w.m.procs[w.pid("I")].ns;
+    for (name, caba) in [("I", 0), ("K", 0), ("L", w.m.pid_in(Some(w.pid("K")), ns))] {
+        let pid = w.m.pid_in(Some(w.pid(name)), ns);
+        let l = w.look_from(&reader, "/proc", &[pid])?.remove(0);
+        match l.pidfd {
+            Pidfd::Info {
+                mask, caba: got, ..
+            } if mask & sys::PIDFD_INFO_CABA != 0 && got as i32 == caba => {}
+            other => {
+                return Err(fail(format!(
+                    "pidfd of {name} (pid {pid} in I's namespace) read there: {other:?}, \
+                     want PIDFD_INFO_CABA set and caba {caba}"
+                )))
+            }
+        }
+    }
+    done(w)
 }
 
 /// 1,000 CABA-descendants move at once when their CABA is reaped.
-pub fn release_many(n: usize) -> TestResult {
-    sys::set_subreaper(true).map_err(|e| e.to_string())?;
-    let (report_r, report_w) = pipe()?;
-    let (go_r, go_w) = pipe()?;
-    let (hold_r, _hold_w) = pipe()?;
-    let x = sys::fork_run(|| {
-        if sys::set_pgid(0, 0).is_err() {
-            return 1;
+pub fn release_1000_descendants() -> TestResult {
+    need_nscaba()?;
+    let n = 1000;
+    let mut w = World::new()?;
+    w.spawn("root", "X", PLAIN)?;
+    let kids: Vec<i32> = w
+        .ask("X", &format!("holders {n}"))?
+        .split_whitespace()
+        .map(|p| p.parse().map_err(|_| format!("bad pid '{p}'")))
+        .collect::<Result<_, String>>()?;
+    ensure_eq("children made", kids.len(), n)?;
+    let all_caba = |want: i32, when: &str| -> Result<(), Failure> {
+        let wrong: Vec<String> = kids
+            .iter()
+            .filter_map(|k| match Status::read(&format!("/proc/{k}/status")) {
+                Ok(st) if st.nscaba == Some(vec![want]) => None,
+                Ok(st) => Some(format!("{k}: {:?}", st.nscaba)),
+                Err(e) => Some(e),
+            })
+            .collect();
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(fail(format!(
+                "{when}: {} of {n} children do not show NScaba [{want}], e.g. {:?}",
+                wrong.len(),
+                &wrong[..wrong.len().min(5)]
+            )))
         }
-        for _ in 0..n {
-            let Ok(kid) = sys::fork_run(|| {
-                let _ = read_byte(&hold_r); // blocks until the runner lets go
-                0
-            }) else {
-                return 1;
-            };
-            let _ = write_pid(&report_w, kid);
-        }
-        let _ = read_byte(&go_r);
-        0
-    })
-    .map_err(|e| e.to_string())?;
-    let _group = Group(x);
-    let kids = (0..n)
-        .map(|_| read_pid(&report_r))
-        .collect::<Result<Vec<i32>, String>>()?;
-    let me = sys::my_pid();
-    let all_caba = |want: i32| -> Result<(), String> {
-        for &k in &kids {
-            let st = Status::read(&format!("/proc/{k}/status"))?;
-            if st.nscaba != Some(vec![want]) {
-                return Err(format!("pid {k}: NScaba {:?}, want [{want}]", st.nscaba));
-            }
-        }
-        Ok(())
     };
-    all_caba(x)?;
-    write_byte(&go_w)?;
-    world::wait_until(|| world::is_zombie(x), "X to become a zombie")?;
-    all_caba(x)?; // reparented to us, X a zombie: still their CABA
-    let t = std::time::Instant::now();
-    sys::wait_pid(x, 0).map_err(|e| e.to_string())?;
-    let reap_us = t.elapsed().as_micros();
-    all_caba(me)?;
+    let (x, root) = (w.root_pid("X"), w.root_pid("root"));
+    all_caba(x, "X alive")?;
+    w.exit("X")?;
+    all_caba(x, "X a zombie, its children with the root agent")?; // still their CABA
+    let reap_us = w.reap("X")?;
+    all_caba(root, "X reaped")?;
     Ok(format!(
-        "{n} CABA-descendants moved; the reap took {reap_us} us"
+        "{n} CABA-descendants moved; the reap took {reap_us} us; {}",
+        w.done()?
     ))
 }
 
-/// Readers loop on /proc/C/status while C's CABA is released again and again.
-pub fn racing_readers(rounds: usize, depth: usize, targets: usize) -> TestResult {
-    sys::set_subreaper(true).map_err(|e| e.to_string())?;
-    let me = sys::my_pid();
-    let mut reads = 0usize;
-    for _ in 0..rounds {
-        let (report_r, report_w) = pipe()?;
-        let (go_r, go_w) = pipe()?;
-        let (hold_r, _hold_w) = pipe()?;
-        // B1 -> B2 -> ... -> Bdepth -> C1..Ctargets. Each Bi reaps B(i+1) and
-        // then exits; the runner reaps B1. CABA(C) walks up one at a time.
-        let b1 = sys::fork_run(|| {
-            if sys::set_pgid(0, 0).is_err() {
-                return 1;
-            }
-            chain_link(depth, depth, targets, &report_w, &go_r, &hold_r)
-        })
-        .map_err(|e| e.to_string())?;
-        let _group = Group(b1);
-        // Links report (depth, pid) in one write each, in whatever order
-        // they run: chain[d] is the link at depth d, the runner at 0.
-        let mut chain = vec![0; depth + 1];
-        chain[0] = me;
-        chain[1] = b1;
-        let mut cs = vec![];
-        for _ in 0..depth - 1 + targets {
-            let (d, pid) = read_pair(&report_r)?;
-            match d {
-                2.. if (d as usize) <= depth => chain[d as usize] = pid,
-                -1 => cs.push(pid),
-                _ => return Err(format!("bad report ({d}, {pid})")),
+/// What the racing readers found wrong.
+#[derive(Default, Debug)]
+struct Wrong {
+    zero: usize,
+    third: usize,
+    backwards: usize,
+    columns: usize,
+    bit_clear: usize,
+    unreadable: usize,
+    examples: Vec<String>,
+}
+
+impl Wrong {
+    fn total(&self) -> usize {
+        self.zero + self.third + self.backwards + self.columns + self.bit_clear + self.unreadable
+    }
+
+    fn add(&mut self, o: Wrong) {
+        self.zero += o.zero;
+        self.third += o.third;
+        self.backwards += o.backwards;
+        self.columns += o.columns;
+        self.bit_clear += o.bit_clear;
+        self.unreadable += o.unreadable;
+        for e in o.examples {
+            if self.examples.len() < 8 {
+                self.examples.push(e);
             }
         }
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let (stop, chain, cs) = (stop.clone(), chain.clone(), cs.clone());
-                std::thread::spawn(move || -> Result<usize, String> {
-                    let mut last = vec![chain.len(); cs.len()];
-                    let mut n = 0;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        for (i, c) in cs.iter().enumerate() {
-                            let st = Status::read(&format!("/proc/{c}/status"))?;
-                            let v = st
-                                .nscaba
-                                .as_ref()
-                                .and_then(|v| v.first().copied())
-                                .unwrap_or(-1);
-                            let Some(pos) = chain.iter().position(|&b| b == v) else {
-                                return Err(format!(
-                                    "pid {c}: NScaba {v}, not on its creator chain {chain:?}"
-                                ));
-                            };
-                            if pos > last[i] {
-                                return Err(format!(
-                                    "pid {c}: NScaba went back down the chain to {v}"
-                                ));
-                            }
-                            last[i] = pos;
-                            n += 1;
-                        }
+    }
+
+    fn note(&mut self, e: String) {
+        if self.examples.len() < 8 {
+            self.examples.push(e);
+        }
+    }
+}
+
+/// One reader thread: loop over the targets until told to stop, classify
+/// every read against the chain (old or new CABA, never back, never 0,
+/// never a third process, every column right). chain[0] is the top.
+fn race_reader(
+    use_pidfd: bool,
+    chain: Vec<Vec<i32>>,
+    cs: Vec<i32>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (usize, Wrong) {
+    let mut wrong = Wrong::default();
+    let mut last = vec![usize::MAX; cs.len()];
+    let fds: Vec<_> = cs.iter().map(|&c| sys::pidfd_open(c, false).ok()).collect();
+    let mut reads = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        for (i, &c) in cs.iter().enumerate() {
+            reads += 1;
+            let (got, src): (Vec<i32>, &str) = if use_pidfd {
+                match fds[i]
+                    .as_ref()
+                    .map(|fd| sys::pidfd_get_info(fd, sys::PIDFD_INFO_CABA))
+                {
+                    Some(Ok(info)) if info.mask & sys::PIDFD_INFO_CABA != 0 => {
+                        (vec![info.caba as i32], "pidfd")
                     }
-                    Ok(n)
-                })
+                    Some(Ok(info)) => {
+                        wrong.bit_clear += 1;
+                        wrong.note(format!(
+                            "pid {c}: pidfd PIDFD_INFO_CABA clear (mask {:#x})",
+                            info.mask
+                        ));
+                        continue;
+                    }
+                    other => {
+                        wrong.unreadable += 1;
+                        wrong.note(format!("pid {c}: pidfd {:?}", other.map(|r| r.map(|_| ()))));
+                        continue;
+                    }
+                }
+            } else {
+                match Status::read(&format!("/proc/{c}/status")) {
+                    Ok(Status {
+                        nscaba: Some(v), ..
+                    }) => (v, "NScaba"),
+                    other => {
+                        wrong.unreadable += 1;
+                        wrong.note(format!("pid {c}: {:?}", other.map(|s| s.nscaba)));
+                        continue;
+                    }
+                }
+            };
+            let pos = chain
+                .iter()
+                .position(|m| if use_pidfd { m[0] == got[0] } else { *m == got });
+            match pos {
+                Some(p) if p <= last[i] || last[i] == usize::MAX => last[i] = p,
+                Some(_) => {
+                    wrong.backwards += 1;
+                    wrong.note(format!("pid {c}: {src} {got:?} went back down the chain"));
+                }
+                None if got.iter().all(|&n| n == 0) => {
+                    wrong.zero += 1;
+                    wrong.note(format!("pid {c}: {src} {got:?}"));
+                }
+                None if chain.iter().any(|m| m[0] == got[0]) => {
+                    wrong.columns += 1;
+                    wrong.note(format!("pid {c}: {src} {got:?}: the columns disagree"));
+                }
+                None => {
+                    wrong.third += 1;
+                    wrong.note(format!(
+                        "pid {c}: {src} {got:?}: not on the chain {chain:?}"
+                    ));
+                }
+            }
+        }
+    }
+    (reads, wrong)
+}
+
+/// Readers loop on NScaba (and the pidfd CABA) of C while C's CABA is
+/// released again and again; every wrong read is counted. As root the
+/// chain lives in a nested namespace, so that every read has two columns.
+pub fn racing_readers() -> TestResult {
+    need_nscaba()?;
+    let (rounds, depth, targets) = (4, 40, 4);
+    let nested = sys::is_root();
+    let mut w = World::new()?;
+    if nested {
+        w.spawn("root", "X", NEW_PID_NS)?;
+    } else {
+        w.spawn("root", "X", PLAIN)?;
+        w.subreaper("X", true)?;
+    }
+    let top = w.m.procs[w.pid("X")].nspid.clone();
+    let pidfd = crate::features().pidfd_caba.is_ok();
+    let (mut reads, mut pidfd_reads) = (0, 0);
+    let mut wrong = Wrong::default();
+    for _ in 0..rounds {
+        let report = w.ask("X", &format!("chain {depth} {targets}"))?;
+        let mut chain = vec![vec![]; depth + 1];
+        chain[0] = top.clone();
+        let mut cs = vec![];
+        for m in report.split_whitespace() {
+            let f: Vec<i32> = m.split(':').map(|n| n.parse().unwrap_or(-9)).collect();
+            match f[0] {
+                -1 => cs.push(f[1]),
+                d if d >= 1 && d as usize <= depth => chain[d as usize] = f[1..].to_vec(),
+                _ => return Err(fail(format!("bad chain report '{m}'"))),
+            }
+        }
+        // Oldest first in the chain order that CABA walks: Bdepth ... B1, X.
+        chain.reverse();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = [false, false, true]
+            .into_iter()
+            .filter(|&p| !p || pidfd)
+            .map(|p| {
+                let (chain, cs, stop) = (chain.clone(), cs.clone(), stop.clone());
+                (
+                    p,
+                    std::thread::spawn(move || race_reader(p, chain, cs, stop)),
+                )
             })
             .collect();
-        write_byte(&go_w)?;
-        sys::wait_pid(b1, 0).map_err(|e| e.to_string())?;
+        w.ask("X", "go")?;
         std::thread::sleep(std::time::Duration::from_millis(5));
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for r in readers {
-            reads += r.join().map_err(|_| "reader thread panicked")??;
+        for (p, r) in readers {
+            let (n, wr) = r.join().map_err(|_| "reader thread panicked")?;
+            if p {
+                pidfd_reads += n;
+            } else {
+                reads += n;
+            }
+            wrong.add(wr);
         }
         for c in &cs {
             let st = Status::read(&format!("/proc/{c}/status"))?;
-            if st.nscaba != Some(vec![me]) {
-                return Err(format!(
-                    "pid {c}: NScaba {:?} after the chain is gone, want [{me}]",
-                    st.nscaba
-                ));
-            }
+            ensure_eq(
+                &format!("NScaba of pid {c} after the chain is gone"),
+                st.nscaba,
+                Some(top.clone()),
+            )?;
         }
     }
-    Ok(format!(
-        "{reads} reads checked over {rounds} rounds of {depth} releases"
-    ))
-}
-
-/// The link at depth `total - left + 1` of the racing chain: it makes the
-/// next link (or, as the last, the targets), reports it, and reaps it.
-fn chain_link(total: usize, left: usize, targets: usize, report: &Fd, go: &Fd, hold: &Fd) -> i32 {
-    if left == 1 {
-        for _ in 0..targets {
-            let Ok(pid) = sys::fork_run(|| {
-                let _ = read_byte(hold);
-                0
-            }) else {
-                return 1;
-            };
-            let _ = write_pair(report, -1, pid);
-        }
-        let _ = read_byte(go);
-        return 0;
+    let counts = format!(
+        "{reads} NScaba reads of {} columns and {pidfd_reads} pidfd reads over {rounds} rounds of {depth} releases; \
+         wrong: {} (zero {}, third process {}, backwards {}, columns disagree {}, pidfd bit clear {}, unreadable {})",
+        top.len(),
+        wrong.total(),
+        wrong.zero,
+        wrong.third,
+        wrong.backwards,
+        wrong.columns,
+        wrong.bit_clear,
+        wrong.unreadable
+    );
+    if wrong.total() > 0 {
+        return Err(fail(format!("{counts}; e.g. {:?}", wrong.examples)));
     }
-    let Ok(next) = sys::fork_run(|| chain_link(total, left - 1, targets, report, go, hold)) else {
-        return 1;
-    };
-    let _ = write_pair(report, (total - left + 2) as i32, next);
-    let _ = sys::wait_pid(next, 0);
-    std::thread::sleep(std::time::Duration::from_micros(500));
-    0
-}
-
-/// Another uid without capabilities sees zeros; the owner and root see values.
-pub fn access() -> TestResult {
-    let mut w = World::new()?;
-    w.spawn("runner", "A", PLAIN)?;
-    w.spawn("A", "B", PLAIN)?;
-    let b = w.root_pid("B");
-    let a = w.root_pid("A");
-    let (rep_r, rep_w) = pipe()?;
-    let (hold_r, hold_w) = pipe()?;
-    let helper = sys::fork_run(|| {
-        if sys::set_pgid(0, 0).is_err()
-            || sys::drop_privileges(65534).is_err()
-            || sys::set_dumpable().is_err()
-        {
-            return 10;
-        }
-        match Status::read(&format!("/proc/{b}/status")) {
-            Ok(st) if st.nscaba == Some(vec![0]) && st.nspid == vec![b] => {}
-            Ok(st) => {
-                println!(
-                    "# uid 65534 reads NScaba {:?} of root's pid {b}, want [0]",
-                    st.nscaba
-                );
-                return 11;
-            }
-            Err(e) => {
-                println!("# uid 65534: {e}");
-                return 12;
-            }
-        }
-        let Ok(own) = sys::fork_run(|| {
-            let _ = read_byte(&hold_r);
-            0
-        }) else {
-            return 13;
-        };
-        let me = sys::my_pid();
-        match Status::read(&format!("/proc/{own}/status")) {
-            Ok(st) if st.nscaba == Some(vec![me]) => {}
-            Ok(st) => {
-                println!(
-                    "# uid 65534 reads NScaba {:?} of its own child, want [{me}]",
-                    st.nscaba
-                );
-                return 14;
-            }
-            Err(e) => {
-                println!("# uid 65534: {e}");
-                return 15;
-            }
-        }
-        let _ = write_pid(&rep_w, own);
-        let _ = read_byte(&hold_r);
-        0
-    })
-    .map_err(|e| e.to_string())?;
-    let _group = Group(helper);
-    drop(rep_w); // the helper's copy alone: its early exit is EOF here
-    let own = read_pid(&rep_r).map_err(|_| {
-        let code = wait_code(helper);
-        format!("the unprivileged reader failed (exit {code})")
-    })?;
-    let st = Status::read(&format!("/proc/{own}/status"))?;
-    if st.nscaba != Some(vec![helper]) {
-        return Err(format!(
-            "root reads NScaba {:?} of the helper's child, want [{helper}]",
-            st.nscaba
-        ));
-    }
-    expect_caba(&w, "B", "A")?;
-    // Both the helper and its child wait on the pipe, and both hold its
-    // write end: one byte each lets them go.
-    write_byte(&hold_w)?;
-    write_byte(&hold_w)?;
-    let code = wait_code(helper);
-    if code != 0 {
-        return Err(format!("the unprivileged reader exited with {code}"));
-    }
-    Ok(format!(
-        "uid 65534 saw zeros for root's {b} (CABA {a}) and its own child's CABA"
-    ))
+    Ok(format!("{counts}; {}", w.done()?))
 }
 
 /// The 2022 cover letter's "complex sessions" tree, step by step.
 pub fn complex_sessions() -> TestResult {
+    need_root("pid namespaces")?;
     let mut w = World::new()?;
-    w.spawn("runner", "P0", PLAIN)?;
+    w.spawn("root", "P0", PLAIN)?;
     w.spawn("P0", "P1", NEW_PID_NS)?;
-    w.setsid("P1", true)?;
+    w.setsid("P1")?;
     w.spawn("P1", "P2", PLAIN)?;
-    w.setsid("P2", true)?;
+    w.setsid("P2")?;
     w.spawn("P2", "P3", PLAIN)?;
     w.spawn("P3", "P4", PLAIN)?;
     w.spawn("P4", "P5", PLAIN)?;
-    w.setsid("P4", true)?;
+    w.setsid("P4")?;
     w.spawn("P4", "P6", PLAIN)?;
     w.spawn("P6", "P7", PLAIN)?;
     w.subreaper("P2", true)?;
@@ -525,96 +1102,40 @@ pub fn complex_sessions() -> TestResult {
     expect_caba(&w, "P4", "P2")?;
     expect_caba(&w, "P5", "P4")?;
     expect_caba(&w, "P7", "P4")?;
-    let p7 = Status::read(&format!("/proc/{}/status", w.root_pid("P7")))?;
-    if p7.ppid != w.root_pid("P2") {
-        return Err(format!(
-            "P7's parent is {}, the scenario makes it P2 ({})",
-            p7.ppid,
-            w.root_pid("P2")
-        ));
+    ensure_eq(
+        "P7's parent",
+        w.m.procs[w.pid("P7")].parent,
+        Some(w.pid("P2")),
+    )?;
+    ensure_eq("P7's session", w.m.procs[w.pid("P7")].sid, w.pid("P4"))?;
+    done(w)
+}
+
+/// Seeded random sequences (random.rs), each checked after every step.
+pub fn randomized() -> TestResult {
+    let (seed, runs, ops) = crate::random_settings()?;
+    let caps = random::Caps {
+        namespaces: sys::is_root(),
+    };
+    println!(
+        "# randomized: CABA_SEED={seed} CABA_RANDOM_RUNS={runs} CABA_RANDOM_OPS={ops}{}",
+        if caps.namespaces {
+            ""
+        } else {
+            " (not root: no namespaces)"
+        }
+    );
+    let mut kinds = std::collections::BTreeMap::new();
+    let mut compared = 0;
+    for s in seed..seed + runs {
+        random::sequence(s, ops, caps, &mut kinds)
+            .map(|_| compared += 1)
+            .map_err(|e| format!("seed {s} (replay: CABA_SEED={s} CABA_RANDOM_RUNS=1): {e}"))?;
     }
-    done(&w)
-}
-
-/// A process group that a fork_run() scenario made (its first child calls
-/// setpgid(0, 0) and everything below inherits it): killed and reaped on
-/// every way out of the scenario, failures included. (The waiters all hold
-/// the write end of the pipe they wait on, so closing ours is no EOF.)
-struct Group(i32);
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        let _ = sys::kill_pid(-self.0, sys::SIGKILL);
-        world::reap(-self.0);
-    }
-}
-
-// Small pipe helpers for the fork_run() scenarios.
-pub struct Fd(std::fs::File);
-
-fn pipe() -> Result<(Fd, Fd), String> {
-    let (r, w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
-    Ok((Fd(r), Fd(w)))
-}
-
-fn read_byte(fd: &Fd) -> Result<(), String> {
-    use std::io::Read;
-    let mut b = [0u8; 1];
-    match (&fd.0).read(&mut b) {
-        Ok(1) => Ok(()),
-        Ok(_) => Err("pipe closed".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-fn write_byte(fd: &Fd) -> Result<(), String> {
-    use std::io::Write;
-    (&fd.0).write_all(&[1]).map_err(|e| e.to_string())
-}
-
-fn write_pid(fd: &Fd, pid: i32) -> Result<(), String> {
-    use std::io::Write;
-    (&fd.0)
-        .write_all(&pid.to_ne_bytes())
-        .map_err(|e| e.to_string())
-}
-
-/// Two numbers in one write: atomic on a pipe, whoever else writes.
-fn write_pair(fd: &Fd, a: i32, b: i32) -> Result<(), String> {
-    use std::io::Write;
-    let mut buf = [0u8; 8];
-    buf[..4].copy_from_slice(&a.to_ne_bytes());
-    buf[4..].copy_from_slice(&b.to_ne_bytes());
-    (&fd.0).write_all(&buf).map_err(|e| e.to_string())
-}
-
-fn read_pair(fd: &Fd) -> Result<(i32, i32), String> {
-    let a = read_pid(fd)?;
-    let b = read_pid(fd)?;
-    Ok((a, b))
-}
-
-fn read_pid(fd: &Fd) -> Result<i32, String> {
-    use std::io::Read;
-    use std::os::fd::AsRawFd;
-    // Whoever should write may have died while another process still holds
-    // the write end: never wait forever.
-    if !sys::readable(fd.0.as_raw_fd(), 120_000).map_err(|e| e.to_string())? {
-        return Err("no answer from the child within 120 s".into());
-    }
-    let mut b = [0u8; 4];
-    (&fd.0).read_exact(&mut b).map_err(|e| e.to_string())?;
-    Ok(i32::from_ne_bytes(b))
-}
-
-fn wait_code(pid: i32) -> i32 {
-    extern "C" {
-        fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
-    }
-    let mut status = 0;
-    // SAFETY: status is a valid out-pointer.
-    if unsafe { waitpid(pid, &mut status, 0) } != pid {
-        return -1;
-    }
-    (status >> 8) & 0xff
+    let total: usize = kinds.values().sum();
+    let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    Ok(format!(
+        "{compared} sequences from seed {seed}, {total} operations: {}",
+        list.join(", ")
+    ))
 }

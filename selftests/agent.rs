@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Code that runs in processes other than the test runner: every function
+//! here runs in an agent (this program started with --agent or --reader),
+//! in one of an agent's threads, or in a child an agent fork()s.
+//!
+//! An agent reads one command a line from its FIFO and answers "ok ..."
+//! or "err ..."; a new agent first announces "ready <NSpid>". A reader is
+//! an agent with a private mount namespace and a procfs of its own pid
+//! namespace on /proc, started inside each namespace a test makes.
+
+use crate::chan::Chan;
+use crate::look;
+use crate::status::Status;
+use crate::sys;
+use std::io::{BufRead, BufReader, Write};
+
+/// This program, found once at start: /proc/self/exe stops working when
+/// the main thread has exited (a zombie leader has no mm).
+fn exe() -> String {
+    static EXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| {
+        std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
+    .clone()
+}
+
+fn agent_exec(mode: &str, dir: &str, name: &str) -> sys::Exec {
+    sys::Exec::new(&[exe(), mode.into(), dir.into(), name.into()])
+}
+
+/// The NSpid of the caller (a thread's own with `thread`), from /proc.
+fn my_nspid(thread: bool) -> Result<String, String> {
+    let path = if thread {
+        "/proc/thread-self/status"
+    } else {
+        "/proc/self/status"
+    };
+    let st = Status::read(path)?;
+    Ok(st
+        .nspid
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// A process agent: announce its pid numbers, then serve.
+pub fn agent_main(dir: &str, name: &str) -> ! {
+    exe();
+    let Ok(mut chan) = Chan::agent(dir, name) else {
+        sys::exit_group(2)
+    };
+    let Ok(pids) = my_nspid(false) else {
+        sys::exit_group(2)
+    };
+    if chan.send(&format!("ready {pids}")).is_err() {
+        sys::exit_group(2);
+    }
+    agent_loop(chan, dir, false);
+    sys::exit_group(0)
+}
+
+/// A reader: an agent with a procfs of its own pid namespace.
+pub fn reader_main(dir: &str, name: &str) -> ! {
+    exe();
+    let Ok(mut chan) = Chan::agent(dir, name) else {
+        sys::exit_group(2)
+    };
+    if let Err(e) = sys::private_proc() {
+        let _ = chan.send(&format!("err private /proc: {e}"));
+        sys::exit_group(2);
+    }
+    let Ok(pids) = my_nspid(false) else {
+        sys::exit_group(2)
+    };
+    let _ = chan.send(&format!("ready {pids}"));
+    agent_loop(chan, dir, false);
+    sys::exit_group(0)
+}
+
+fn thread_agent(dir: &str, name: &str) {
+    let Ok(mut chan) = Chan::agent(dir, name) else {
+        return;
+    };
+    let Ok(tids) = my_nspid(true) else { return };
+    if chan.send(&format!("ready {tids}")).is_err() {
+        return;
+    }
+    agent_loop(chan, dir, true)
+}
+
+fn ok(r: std::io::Result<()>) -> Result<String, String> {
+    r.map(|_| String::new()).map_err(|e| e.to_string())
+}
+
+/// What an agent remembers between commands.
+#[derive(Default)]
+struct State {
+    chain: Option<Chain>,
+}
+
+/// Carry out commands; returns when a thread agent is told to exit, and
+/// never for a process agent.
+fn agent_loop(mut chan: Chan, dir: &str, is_thread: bool) {
+    let mut state = State::default();
+    loop {
+        let line = match chan.recv(-1) {
+            Ok(l) if !l.is_empty() => l,
+            _ => sys::exit_group(3),
+        };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let reply = match words.as_slice() {
+            ["fork", name, bits, how] => fork(dir, name, bits, how),
+            ["thread", name] => {
+                let (name, dir) = (name.to_string(), dir.to_string());
+                std::thread::Builder::new()
+                    .spawn(move || thread_agent(&dir, &name))
+                    .map(|_| String::new())
+                    .map_err(|e| e.to_string())
+            }
+            ["texit"] if is_thread => {
+                let _ = chan.send("ok");
+                return;
+            }
+            ["lexit"] if !is_thread => {
+                let _ = chan.send("ok");
+                sys::exit_thread()
+            }
+            ["exit"] => sys::exit_group(0),
+            ["reap", pid] => reap(pid),
+            ["setsid"] => ok(sys::new_session()),
+            ["setpgid", pgid] => ok(sys::set_pgid(0, pgid.parse().unwrap_or(-1))),
+            ["subreaper", on] => ok(sys::set_subreaper(*on == "1")),
+            ["sigchld", how] => ok(sys::ignore_sigchld(*how == "ign")),
+            ["setns", path] => ok(sys::enter_pid_ns(path)),
+            ["unshare"] => ok(sys::unshare_flags(sys::CLONE_NEWPID)),
+            ["uid", uid] => ok(sys::drop_privileges(uid.parse().unwrap_or(65534))),
+            ["trace", pid] => ok(sys::ptrace_seize(pid.parse().unwrap_or(-1))),
+            ["exec", pname] => Err(agent_exec("--agent", dir, pname).exec().to_string()),
+            ["reader", name, ns] => start_reader(dir, name, ns),
+            ["look", proc, pids @ ..] => Ok(pids
+                .iter()
+                .map(|p| look::encode(&look::look(proc, p.parse().unwrap_or(-1), true)))
+                .collect::<Vec<_>>()
+                .join(";")),
+            ["holders", n] => holders(n.parse().unwrap_or(0)),
+            ["chain", depth, targets] => {
+                Chain::build(depth.parse().unwrap_or(1), targets.parse().unwrap_or(1)).map(|c| {
+                    let r = c.report.clone();
+                    state.chain = Some(c);
+                    r
+                })
+            }
+            ["go"] => match state.chain.take() {
+                Some(c) => c.go(),
+                None => Err("no chain".into()),
+            },
+            _ => Err(format!("unknown command '{line}'")),
+        };
+        let _ = chan.send(&match reply {
+            Ok(s) if s.is_empty() => "ok".to_string(),
+            Ok(s) => format!("ok {s}"),
+            Err(e) => format!("err {e}"),
+        });
+    }
+}
+
+/// Make a child agent NAME with clone3() (or clone() with CLONE_VM, with
+/// CLONE_VM|CLONE_VFORK as vfork() and posix_spawn() do).
+fn fork(dir: &str, name: &str, bits: &str, how: &str) -> Result<String, String> {
+    let bits: u64 = bits.parse().map_err(|_| format!("bad flags '{bits}'"))?;
+    let exec = agent_exec("--agent", dir, name);
+    let pid = match how {
+        "clone3" => sys::spawn(bits, &exec),
+        "vfork" => sys::spawn_vm(bits, true, exec),
+        "vm" => sys::spawn_vm(bits, false, exec),
+        _ => return Err(format!("bad mode '{how}'")),
+    };
+    pid.map(|p| p.to_string())
+        .map_err(|e| format!("clone({bits:#x}, {how}): {e}"))
+}
+
+/// waitpid() for one child (or tracee); answers the time it took in
+/// microseconds and how the process ended.
+fn reap(pid: &str) -> Result<String, String> {
+    let pid: i32 = pid.parse().map_err(|_| format!("bad pid '{pid}'"))?;
+    let t = std::time::Instant::now();
+    let e = sys::wait_exit(pid).map_err(|e| format!("waitpid({pid}): {e}"))?;
+    Ok(format!("{} {e}", t.elapsed().as_micros()))
+}
+
+/// Start a reader inside the pid namespace at `ns` (a /proc/PID/ns/pid
+/// path): setns() for our children, one clone3(), setns() back.
+fn start_reader(dir: &str, name: &str, ns: &str) -> Result<String, String> {
+    sys::enter_pid_ns(ns).map_err(|e| format!("setns {ns}: {e}"))?;
+    let pid = sys::spawn(0, &agent_exec("--reader", dir, name));
+    sys::enter_pid_ns("/proc/self/ns/pid").map_err(|e| format!("setns back: {e}"))?;
+    pid.map(|p| p.to_string()).map_err(|e| e.to_string())
+}
+
+/// `n` children that do nothing until killed; answers their pids.
+fn holders(n: usize) -> Result<String, String> {
+    let mut pids = Vec::with_capacity(n);
+    for _ in 0..n {
+        pids.push(sys::fork_run(|| sys::pause_forever()).map_err(|e| e.to_string())?);
+    }
+    Ok(pids
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// The racing-readers chain, built under this agent X:
+/// X -> B1 -> B2 -> ... -> Bdepth -> C1..Ctargets. On "go", Bdepth exits;
+/// each Bi reaps B(i+1) and then exits; X reaps B1. CABA(C) walks up one
+/// link at a time while the runner reads it. Every member reports
+/// "depth NSpid..." (the Cs with depth -1) through a pipe.
+struct Chain {
+    b1: i32,
+    go: std::fs::File,
+    report: String,
+}
+
+impl Chain {
+    fn build(depth: usize, targets: usize) -> Result<Chain, String> {
+        let (rep_r, rep_w) = sys::make_pipe().map_err(|e| e.to_string())?;
+        let (go_r, go_w) = sys::make_pipe().map_err(|e| e.to_string())?;
+        let b1 = sys::fork_run(|| chain_link(1, depth, targets, &rep_w, &go_r))
+            .map_err(|e| e.to_string())?;
+        drop(rep_w);
+        drop(go_r);
+        let mut lines = BufReader::new(rep_r);
+        let mut report = vec![];
+        for _ in 0..depth + targets {
+            let mut l = String::new();
+            if lines.read_line(&mut l).map_err(|e| e.to_string())? == 0 {
+                return Err(format!(
+                    "the chain reported {} of {} members",
+                    report.len(),
+                    depth + targets
+                ));
+            }
+            report.push(l.trim().replace(' ', ":"));
+        }
+        Ok(Chain {
+            b1,
+            go: go_w,
+            report: report.join(" "),
+        })
+    }
+
+    fn go(mut self) -> Result<String, String> {
+        self.go.write_all(&[1]).map_err(|e| e.to_string())?;
+        sys::wait_exit(self.b1)
+            .map(|_| String::new())
+            .map_err(|e| format!("waitpid(B1): {e}"))
+    }
+}
+
+/// Link `d` of the chain (1-based): report, make the next link (the last
+/// makes the targets and waits for "go"), reap it, and exit.
+fn chain_link(
+    d: usize,
+    depth: usize,
+    targets: usize,
+    report: &std::fs::File,
+    go: &std::fs::File,
+) -> i32 {
+    let say = |d: i64| {
+        let Ok(pids) = my_nspid(false) else { return };
+        // One write() below PIPE_BUF: lines from many writers never mix.
+        let _ = (&*report).write_all(format!("{d} {pids}\n").as_bytes());
+    };
+    say(d as i64);
+    if d == depth {
+        for _ in 0..targets {
+            if sys::fork_run(|| {
+                say(-1);
+                sys::pause_forever()
+            })
+            .is_err()
+            {
+                return 1;
+            }
+        }
+        let mut b = [0u8; 1];
+        let _ = std::io::Read::read(&mut &*go, &mut b);
+        return 0;
+    }
+    let Ok(next) = sys::fork_run(|| chain_link(d + 1, depth, targets, report, go)) else {
+        return 1;
+    };
+    let _ = sys::wait_exit(next);
+    std::thread::sleep(std::time::Duration::from_micros(500));
+    0
+}
