@@ -13,8 +13,9 @@
 //!
 //! - `echo 1 > /sys/kernel/debug/caba_check/check` (any write) runs a check.
 //!   The write fails with -EINVAL on a violation, -ENOSPC when the snapshot
-//!   is too small, and stop_machine()'s error if it fails; violations are
-//!   also logged.
+//!   is too small, -EIO when the frozen kernel is not as it must be (a
+//!   process on the task list without a tgid pid), and with stop_machine()'s
+//!   error if that fails; every failed check is also logged.
 //! - `cat /sys/kernel/debug/caba_check/check` shows the last check's report
 //!   (the load's until the first write). Its first word is `ok` when every
 //!   invariant held and `FAIL` otherwise:
@@ -236,6 +237,8 @@ enum Outcome {
     Full(&'static str),
     /// stop_machine() failed: nothing was verified.
     NotFrozen(Error),
+    /// The frozen kernel was not as it must be: nothing was verified.
+    Unexpected(&'static str),
 }
 
 impl Checker {
@@ -271,6 +274,7 @@ impl Checker {
                 let (outcome, err) = match stop {
                     frozen::Stop::Full(what) => (Outcome::Full(what), ENOSPC),
                     frozen::Stop::NotFrozen(e) => (Outcome::NotFrozen(e), e),
+                    frozen::Stop::Unexpected(what) => (Outcome::Unexpected(what), EIO),
                 };
                 self.last.outcome = outcome;
                 self.last.took = start.elapsed();
@@ -361,6 +365,9 @@ impl Report {
             Outcome::NotFrozen(e) => out(format_args!(
                 "FAIL check {run}: stop_machine() failed ({}); nothing was verified",
                 e.to_errno()
+            ))?,
+            Outcome::Unexpected(what) => out(format_args!(
+                "FAIL check {run}: found {what}; nothing was verified"
             ))?,
         }
         match self.injected {
@@ -456,6 +463,8 @@ mod frozen {
         Full(&'static str),
         /// stop_machine() failed.
         NotFrozen(Error),
+        /// The kernel was not as a frozen system must be.
+        Unexpected(&'static str),
     }
 
     /// Freeze the system and fill the (emptied) vectors, within their
@@ -475,6 +484,7 @@ mod frozen {
             root: 0,
             threads: 0,
             full: None,
+            unexpected: None,
             frozen: Delta::from_nanos(0),
         };
         // SAFETY: `freeze` uses only the `Walk` behind its argument, which
@@ -485,6 +495,9 @@ mod frozen {
             unsafe { stop_machine(Some(freeze), (&raw mut walk).cast::<c_void>(), ptr::null()) };
         if ret != 0 {
             return Err(Stop::NotFrozen(Error::from_errno(ret)));
+        }
+        if let Some(what) = walk.unexpected {
+            return Err(Stop::Unexpected(what));
         }
         if let Some(what) = walk.full {
             return Err(Stop::Full(what));
@@ -524,6 +537,7 @@ mod frozen {
         root: usize,
         threads: usize,
         full: Option<&'static str>,
+        unexpected: Option<&'static str>,
         frozen: Delta,
     }
 
@@ -536,12 +550,12 @@ mod frozen {
             self.root = signal(init, frozen).key();
             self.add_process(init, frozen);
             for task in processes(frozen) {
-                if self.full.is_some() {
+                if self.full.is_some() || self.unexpected.is_some() {
                     return;
                 }
                 self.add_process(task, frozen);
             }
-            if self.full.is_some() {
+            if self.full.is_some() || self.unexpected.is_some() {
                 return;
             }
             invariants::sort(self.procs);
@@ -561,7 +575,7 @@ mod frozen {
         fn add_process(&mut self, task: &Task, frozen: &Frozen) {
             let sig = signal(task, frozen);
             let Some(pid) = sig.tgid_pid() else {
-                self.full = Some("processes without a tgid pid (not a frozen system?)");
+                self.unexpected = Some("a process on the task list without a tgid pid");
                 return;
             };
             let own_ns = pid.own_ns();
@@ -808,10 +822,11 @@ mod frozen {
         pub(super) frozen: Delta,
     }
 
+    #[allow(dead_code)] // Only a snapshot finds a system too large or strange.
     pub(super) enum Stop {
-        #[allow(dead_code)] // Only a snapshot finds a system too large.
         Full(&'static str),
         NotFrozen(Error),
+        Unexpected(&'static str),
     }
 
     pub(super) fn snapshot(

@@ -538,3 +538,29 @@ fn mutants_on_a_large_tree_report_their_invariant() {
         );
     }
 }
+
+#[test]
+fn namespaces_inserted_as_the_module_does_stay_sorted() {
+    // The module inserts each new namespace at ns_position() while it walks;
+    // the result must be what sort_ns() gives and what check() searches.
+    let mut b = Builder::new();
+    let mut ns = INIT_NS;
+    let init = b.proc(ROOT);
+    for _ in 0..40 {
+        ns = b.ns(ns);
+        b.proc_in(init, ns);
+    }
+    let mut inserted: Vec<Ns> = vec![];
+    for i in 0..b.ns.len() {
+        let n = b.ns[(i * 17) % b.ns.len()]; // 17 is prime to 41: every one, once
+        match ns_position(&inserted, n.key) {
+            Ok(_) => panic!("{n:?} twice"),
+            Err(at) => inserted.insert(at, n),
+        }
+    }
+    let mut sorted = b.ns.clone();
+    sort_ns(&mut sorted);
+    assert_eq!(inserted, sorted);
+    b.ns = inserted;
+    b.assert_valid();
+}
