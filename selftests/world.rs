@@ -561,15 +561,13 @@ impl World {
         let pname = self.name(parent);
         let agent = self.agent_for(&pname)?;
         let answer = self.ask(&agent, &format!("reap {pid_there}"))?;
-        let us = answer
-            .split_whitespace()
-            .next()
-            .and_then(|w| w.parse().ok())
-            .unwrap_or(0);
+        // "<microseconds> <how it ended>", e.g. "812 exited with 0".
+        let (us, how) = answer.split_once(' ').unwrap_or((&answer, ""));
+        let us = us.parse().unwrap_or(0);
         let mut next = self.m.clone();
         next.reap(p);
         self.settle(next)?;
-        self.step(format!("{name} is reaped by {pname}"))?;
+        self.step(format!("{name} is reaped by {pname} ({how})"))?;
         Ok(us)
     }
 
