@@ -439,6 +439,9 @@ impl World {
             .get(name)
             .ok_or_else(|| format!("no thread {name}"))?;
         let last = !self.m.procs[p].leader_alive && self.m.procs[p].threads.len() == 1;
+        if last {
+            self.before_exit(p)?;
+        }
         self.ask(name, "texit")?;
         if last {
             let mut next = self.m.clone();
@@ -504,14 +507,7 @@ impl World {
 
     fn exit_(&mut self, name: &str) -> Result<(), String> {
         let p = self.pid(name);
-        if self.m.is_ns_init(p) {
-            if self.m.ns_has_others(self.m.procs[p].ns, p) {
-                return Err(format!(
-                    "{name} is a namespace init with processes left: its exit would kill them"
-                ));
-            }
-            self.stop_reader(self.m.procs[p].ns)?;
-        }
+        self.before_exit(p)?;
         let agent = self.agent_for(name)?;
         self.chans
             .get_mut(&agent)
@@ -540,6 +536,21 @@ impl World {
                 format!(", releasing {}", also.join(", "))
             }
         ))
+    }
+
+    /// A namespace init may exit only alone; its namespace's reader goes
+    /// first (zap_pid_ns_processes() would wait for its zombie).
+    fn before_exit(&mut self, p: Pid) -> Result<(), String> {
+        if self.m.is_ns_init(p) {
+            if self.m.ns_has_others(self.m.procs[p].ns, p) {
+                return Err(format!(
+                    "{} is a namespace init with processes left: its exit would kill them",
+                    self.name(p)
+                ));
+            }
+            self.stop_reader(self.m.procs[p].ns)?;
+        }
+        Ok(())
     }
 
     /// The zombie `name` is reaped by its real parent; returns how long the
