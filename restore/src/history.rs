@@ -98,6 +98,7 @@ pub struct Shape {
     pub threads: bool,
 }
 
+#[cfg(test)]
 impl Shape {
     pub fn small(steps: usize) -> Shape {
         Shape {
@@ -116,7 +117,7 @@ pub fn random(seed: u64, shape: Shape) -> History {
     let mut w = World::new();
     let mut ops = vec![];
     let mut next: BTreeMap<Id, i32> = BTreeMap::new(); // ns key -> next pid
-    let mut apply = |w: &mut World, ops: &mut Vec<Op>, op: Op| -> bool {
+    let apply = |w: &mut World, ops: &mut Vec<Op>, op: Op| -> bool {
         if w.apply(&op).is_ok() {
             ops.push(op);
             true

@@ -465,7 +465,7 @@ fn demo(a: &Args) -> Result<i32, String> {
                 let shape = history::Shape {
                     steps: procs * 4,
                     max_procs: procs,
-                    root_is_init: s % 3 != 0,
+                    root_is_init: !s.is_multiple_of(3),
                     nested_ns: true,
                     threads: true,
                 };

@@ -68,10 +68,6 @@ impl World {
         Ok(t)
     }
 
-    pub fn is_alive(&self, id: Id) -> bool {
-        self.tasks.get(&id).is_some_and(|t| t.state == State::Alive)
-    }
-
     pub fn apply(&mut self, op: &Op) -> R {
         match op {
             Op::Fork {
@@ -340,16 +336,6 @@ impl World {
         Ok(())
     }
 
-    pub fn thread_exit(&mut self, actor: Id, idx: usize) -> R {
-        let a = self.alive(actor)?.clone();
-        let th = a.threads.get(idx).ok_or("no such thread")?.clone();
-        for (lvl, n) in th.iter().enumerate() {
-            self.used.remove(&(a.nss[lvl], *n));
-        }
-        self.tasks.get_mut(&actor).ok_or("lost")?.threads.remove(idx);
-        Ok(())
-    }
-
     /// First present task on the creator chain (OUTSIDE past the top).
     pub fn caba(&self, id: Id) -> Id {
         let mut c = self.tasks.get(&id).map_or(OUTSIDE, |t| t.creator);
@@ -360,10 +346,6 @@ impl World {
             }
         }
         c
-    }
-
-    pub fn is_free(&self, ns: Id, n: i32) -> bool {
-        !self.used.contains(&(ns, n))
     }
 
     /// Columns of `who` as seen from a process with `levels` levels.

@@ -82,7 +82,7 @@ pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
 
     // 2. Birth sessions.
     let mut bs: BTreeMap<Id, Id> = BTreeMap::new();
-    let mut set_bs = |y: Id, s: Id, bs: &mut BTreeMap<Id, Id>| -> Result<(), Refusal> {
+    let set_bs = |y: Id, s: Id, bs: &mut BTreeMap<Id, Id>| -> Result<(), Refusal> {
         match bs.insert(y, s) {
             Some(o) if o != s => Err(Refusal::Inconsistent(format!(
                 "process {y} would have to be born in session {o} and in session {s}"

@@ -177,7 +177,6 @@ pub struct PidfdInfo {
     pub caba_pad: u32,
 }
 
-pub const PIDFD_INFO_PID: u64 = 1 << 0;
 pub const PIDFD_INFO_SUPPORTED_MASK: u64 = 1 << 5;
 pub const PIDFD_INFO_CABA: u64 = 1 << 8;
 const PIDFD_GET_INFO: libc::c_ulong =
