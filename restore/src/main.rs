@@ -39,7 +39,7 @@ usage:
   caba-restore demo complex-sessions [--planner P] [--stats FILE] [-o DUMP]
   caba-restore demo random [--seed N] [--count N] [--procs N] [--model] [--planner P]
                            [--stats FILE]
-  caba-restore gen [--seed N] [--procs N] [--no-init-root] -o FILE
+  caba-restore gen [--seed N] [--procs N] [--no-init-root] [--no-nested] -o FILE
 ";
 
 struct Args {
@@ -55,6 +55,7 @@ fn parse_args(v: &[String]) -> Result<Args, String> {
         "--until-signal",
         "--model",
         "--no-init-root",
+        "--no-nested",
     ];
     let mut a = Args {
         pos: vec![],
@@ -425,7 +426,7 @@ fn run(argv: &[String]) -> Result<i32, String> {
                 steps: procs * 6,
                 max_procs: procs,
                 root_is_init: !a.flags.contains("--no-init-root"),
-                nested_ns: true,
+                nested_ns: !a.flags.contains("--no-nested"),
                 threads: true,
             };
             let h = history::random(seed, shape);
