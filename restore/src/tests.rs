@@ -39,7 +39,9 @@ fn complex_sessions_nocaba_planner_fails_like_criu() {
 
 #[test]
 fn random_trees_caba_planner_always_exact() {
-    let mut stats = (0, 0, 0);
+    let mut stats = (0, 0);
+    let mut nocaba = (0, 0, 0);
+    let mut nocaba_fields = std::collections::BTreeMap::new();
     for seed in 0..3000u64 {
         let shape = Shape {
             root_is_init: !seed.is_multiple_of(3),
@@ -60,13 +62,23 @@ fn random_trees_caba_planner_always_exact() {
         }
         match planner_nocaba::plan(&t) {
             Ok(p) => match simulate(&t, &p) {
-                Ok(d) if d.is_empty() => {}
-                _ => stats.2 += 1,
+                Ok(d) if d.is_empty() => nocaba.0 += 1,
+                Ok(d) => {
+                    nocaba.1 += 1;
+                    for f in crate::compare::fields(&d) {
+                        *nocaba_fields.entry(f).or_insert(0) += 1;
+                    }
+                }
+                Err(_) => nocaba.2 += 1,
             },
-            Err(_) => stats.2 += 1,
+            Err(_) => nocaba.2 += 1,
         }
     }
-    println!("caba ok {} unrestorable {}; nocaba not exact {}", stats.0, stats.1, stats.2);
+    println!("caba: exact {} unrestorable {}", stats.0, stats.1);
+    println!(
+        "nocaba: exact {} differs {} {:?} unrestorable {}",
+        nocaba.0, nocaba.1, nocaba_fields, nocaba.2
+    );
 }
 
 
