@@ -21,11 +21,11 @@
 //!   invariant held and `FAIL` otherwise:
 //!
 //!   ```text
-//!   ok check 2: 61 processes (67 threads), 60 list entries, 1 pid namespaces, deepest chain 5, frozen for 412 us, checked in 1530 us
-//!   FAIL check 3: 2 violations in 61 processes, 61 list entries, frozen for 398 us, checked in 1490 us
-//!   injected: two-lists: pid 93 left on the list of its CABA 88 and also put on the list of pid 1; expect I2, snapshot only, the kernel is untouched
-//!   I2 pid 93: found on the list of 1, expected only on its CABA's
-//!   I6 pid 0: found 61 list entries, expected 60 (processes less init_task)
+//!   ok check 2: 40 processes (40 threads), 39 list entries, 1 pid namespaces, deepest chain 4, frozen for 54 us, checked in 4975 us
+//!   FAIL check 2: 2 violations in 42 processes, 42 list entries, frozen for 111 us, checked in 22668 us
+//!   injected: two-lists: pid 69 left on the list of its CABA 67 and also put on the list of pid 43; expect I2, snapshot only, the kernel is untouched
+//!   I2 pid 69: found on the list of 43, expected only on its CABA's
+//!   I6 pid 0: found 42 list entries, expected 41 (processes less init_task)
 //!   ```
 //!
 //!   A read only formats the stored result: seq_file may call the formatter
@@ -34,14 +34,16 @@
 //! Parameters, read at load:
 //!
 //! - `capacity=N` (default 65536): the most processes, and list entries,
-//!   a snapshot holds. The memory (about 60 bytes per process) is allocated
-//!   at load, since nothing can be allocated while the system is frozen.
+//!   a snapshot holds. Its memory (64 bytes a process, 4 MiB by default)
+//!   is allocated at load, since nothing can be while the system is frozen.
 //! - `inject=N`, for testing the checker only (default 0: off): every check
 //!   run through debugfs corrupts its own snapshot after the system is let
 //!   go, never the kernel, and must then fail: 1 puts a process on a second
-//!   list (I2), 2 sets a process's CABA to its own CABA-descendant so that
-//!   neither chain reaches init_task (I3), 3 sets a process's CABA to a
-//!   process in a pid namespace that is neither its own nor an ancestor (I4).
+//!   list (I2, with I6 for the extra entry), 2 sets a process's CABA to its
+//!   own CABA-descendant so that neither chain reaches init_task (I3, with
+//!   I7 since the new CABA is younger), 3 sets a process's CABA to a process
+//!   in a pid namespace that is neither its own nor an ancestor (I4; when no
+//!   process lives in such a namespace, one is made up in the snapshot).
 //!   The report's `injected:` line names the pids. The load's own check is
 //!   never corrupted, so a broken kernel still fails the load.
 //!

@@ -655,12 +655,17 @@ pub fn inject(
 
     match mutant {
         Mutant::TwoLists | Mutant::Cycle => {
-            // A process whose CABA is a present process other than the root.
+            // A process whose CABA is a present process other than the
+            // root; for a loop, in the same namespace, so that the loop is
+            // all that is wrong but for I7 (its new CABA is younger).
             let p = {
                 let procs_ro: &[Proc] = procs;
                 newest(procs_ro, &|i| {
                     let p = &procs_ro[i];
-                    p.key != root && p.caba != root && index(procs_ro, p.caba).is_some()
+                    p.key != root
+                        && p.caba != root
+                        && index(procs_ro, p.caba)
+                            .is_some_and(|c| mutant == Mutant::TwoLists || procs_ro[c].ns == p.ns)
                 })?
             };
             let c = index(procs, procs[p].caba)?;
@@ -701,24 +706,37 @@ pub fn inject(
             let leaf: &[u32] = leaf;
             let procs_ro: &[Proc] = procs;
             let is_leaf = |i: usize| leaf[i] == 1 && procs_ro[i].key != root;
-            let p = newest(procs_ro, &|i| {
-                is_leaf(i) && index(procs_ro, procs_ro[i].caba).is_some()
-            })?;
-            let older = |i: usize| i != p && is_leaf(i) && procs_ro[i].start <= procs_ro[p].start;
+            let movable = |i: usize| is_leaf(i) && index(procs_ro, procs_ro[i].caba).is_some();
             let view = Snapshot {
                 root,
                 procs: &[],
                 entries: &[],
                 ns,
             };
-            // A real pair if there is one, else one made up.
-            let real = newest(procs_ro, &|i| {
-                older(i) && !view.ns_within(procs_ro[p].ns, procs_ro[i].ns)
-            });
-            let (q, add_ns) = match real {
-                Some(q) => (q, None),
+            // A real pair if there is one: a leaf q in a namespace below the
+            // initial one, and a leaf p born no earlier in a namespace that
+            // is not q's or below it. Only the first few q are tried, so that
+            // this stays cheap on a large system.
+            let real = (0..n)
+                .filter(|&q| is_leaf(q) && procs_ro[q].level > 0)
+                .take(64)
+                .find_map(|q| {
+                    let p = newest(procs_ro, &|i| {
+                        i != q
+                            && movable(i)
+                            && procs_ro[i].start >= procs_ro[q].start
+                            && !view.ns_within(procs_ro[i].ns, procs_ro[q].ns)
+                    })?;
+                    Some((p, q))
+                });
+            // Else one made up: q is moved into a new namespace.
+            let (p, q, add_ns) = match real {
+                Some((p, q)) => (p, q, None),
                 None => {
-                    let q = newest(procs_ro, &older)?;
+                    let p = newest(procs_ro, &movable)?;
+                    let q = newest(procs_ro, &|i| {
+                        i != p && is_leaf(i) && procs_ro[i].start <= procs_ro[p].start
+                    })?;
                     let key = ns.iter().map(|n| n.key).max().unwrap_or(0).checked_add(1)?;
                     let made = Ns {
                         key,
@@ -727,7 +745,7 @@ pub fn inject(
                     };
                     procs[q].ns = made.key;
                     procs[q].level = made.level;
-                    (q, Some(made))
+                    (p, q, Some(made))
                 }
             };
             let (pkey, old, qkey) = (procs[p].key, procs[p].caba, procs[q].key);

@@ -564,3 +564,60 @@ fn namespaces_inserted_as_the_module_does_stay_sorted() {
     b.ns = inserted;
     b.assert_valid();
 }
+
+/// init -> sh -> unshare -> sleep, the sleep alone in a new namespace and
+/// the newest process, as when a test runs `unshare -pf sleep` first.
+fn with_a_container() -> (Builder, [usize; 4]) {
+    let mut b = Builder::new();
+    let init = b.proc(ROOT);
+    let kthreadd = b.proc(ROOT);
+    b.proc(kthreadd);
+    let sh = b.proc(init);
+    let unshare = b.proc(sh);
+    let ns1 = b.ns(INIT_NS);
+    let sleep = b.proc_in(unshare, ns1);
+    b.assert_valid();
+    (b, [init, sh, unshare, sleep])
+}
+
+#[test]
+fn mutant_cycle_stays_within_a_namespace() {
+    let (mut b, [_, sh, unshare, _]) = with_a_container();
+    let inj = b.inject(Mutant::Cycle).unwrap();
+    // Not the sleep (its CABA is in another namespace): unshare, CABA sh.
+    assert_eq!((inj.tgid, inj.other), (sh as i32, unshare as i32));
+    let v = b.assert_rejected("I3");
+    assert_eq!(invariants_of(&v), ["I3", "I7"], "{v:?}");
+}
+
+#[test]
+fn mutant_foreign_ns_without_an_older_container_makes_one_up() {
+    let (mut b, [_, _, _, sleep]) = with_a_container();
+    let inj = b.inject(Mutant::ForeignNs).unwrap();
+    assert!(inj.add_ns.is_some(), "{inj}");
+    assert_eq!(inj.tgid, sleep as i32);
+    let (_, v) = b.check();
+    assert_eq!(v.len(), 1, "only the mutant: {v:?}");
+    assert_eq!(v[0].invariant(), "I4");
+}
+
+#[test]
+fn mutant_foreign_ns_uses_an_older_container() {
+    let (mut b, [_, sh, _, sleep]) = with_a_container();
+    let late = b.proc(sh); // a leaf in the initial namespace, born after the sleep
+    let inj = b.inject(Mutant::ForeignNs).unwrap();
+    assert_eq!(
+        (inj.tgid, inj.other, inj.add_ns),
+        (late as i32, sleep as i32, None)
+    );
+    let (_, v) = b.check();
+    assert_eq!(v.len(), 1, "only the mutant: {v:?}");
+    assert!(matches!(
+        v[0].kind,
+        Kind::ForeignNs {
+            caba_level: 1,
+            level: 0,
+            ..
+        }
+    ));
+}
