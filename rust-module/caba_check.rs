@@ -523,7 +523,8 @@ mod frozen {
     /// stop_machine() runs this with every other CPU spinning with
     /// interrupts off.
     unsafe extern "C" fn freeze(data: *mut c_void) -> c_int {
-        // SAFETY: `snapshot` lends its `Walk` to this call alone.
+        // SAFETY: `snapshot` passes its own `Walk`, which nothing else uses
+        // until stop_machine() returns.
         let walk = unsafe { &mut *data.cast::<Walk<'_>>() };
         let t0 = Instant::<Monotonic>::now();
         let frozen = Frozen(());
@@ -701,17 +702,17 @@ mod frozen {
 
     /// The level of a pid namespace (0 for the initial one).
     fn ns_level(ns: &PidNamespace) -> u32 {
-        // SAFETY: the level of a live namespace is set at its creation and
+        // SAFETY: The level of a live namespace is set at its creation and
         // never changes.
         unsafe { (*ns.as_ptr()).level }
     }
 
     /// The parent of a pid namespace, `None` for the initial one.
     fn ns_parent(ns: &PidNamespace) -> Option<&PidNamespace> {
-        // SAFETY: the parent is set at creation and never changes, and a
+        // SAFETY: The parent is set at creation and never changes, and a
         // namespace holds a reference to its parent for as long as it lives.
         let parent = unsafe { (*ns.as_ptr()).parent };
-        // SAFETY: as above, the parent lives at least as long as `ns`.
+        // SAFETY: As above, the parent lives at least as long as `ns`.
         (!parent.is_null()).then(|| unsafe { PidNamespace::from_ptr(parent) })
     }
 
@@ -726,7 +727,8 @@ mod frozen {
         /// `ptr` is the signal_struct of a process on the task list (or of
         /// init_task) of the system that `frozen` freezes.
         unsafe fn from_raw<'a>(ptr: *mut bindings::signal_struct, _frozen: &'a Frozen) -> &'a Self {
-            // SAFETY: the caller's promise; `Signal` is a transparent wrapper.
+            // SAFETY: The caller promises that `ptr` is valid while `frozen`
+            // lives, and `Signal` is a transparent wrapper of signal_struct.
             unsafe { &*ptr.cast::<Self>() }
         }
 
@@ -746,36 +748,39 @@ mod frozen {
         /// The process's tgid pid; `None` only for a released process,
         /// which the task list never holds.
         fn tgid_pid(&self) -> Option<&Pid> {
-            // SAFETY: pids[] of a process on the task list is detached only
+            // SAFETY: The pids of a process on the task list are detached only
             // under tasklist_lock, and a struct pid outlives its attachment.
             let pid = unsafe { (*self.0.get()).pids[bindings::pid_type_PIDTYPE_TGID as usize] };
-            // SAFETY: as above, the pid is attached, so valid while frozen.
+            // SAFETY: As above, the pid is attached, so valid while frozen.
             (!pid.is_null()).then(|| unsafe { &*pid.cast::<Pid>() })
         }
 
         /// The number of live threads.
         fn nr_threads(&self) -> c_int {
-            // SAFETY: nr_threads changes only under siglock in fork and
-            // exit, which cannot run while frozen.
+            // SAFETY: nr_threads changes only with tasklist_lock held for
+            // writing (copy_process(), release_task()), which no CPU holds
+            // while frozen.
             unsafe { (*self.0.get()).nr_threads }
         }
 
         /// The head of the process's CABA-descendants list.
         fn descendants(&self) -> *mut bindings::list_head {
-            // SAFETY: only the field's address is taken, of a live struct.
+            // SAFETY: Only the address of a field of this live signal_struct
+            // is taken.
             unsafe { &raw mut (*self.0.get()).caba_descendants }
         }
 
         /// The first node of the CABA-descendants list (the head if empty).
         fn first_descendant(&self) -> *mut bindings::list_head {
-            // SAFETY: the list head is written only under tasklist_lock held
+            // SAFETY: The list head is written only under tasklist_lock held
             // for writing, which no CPU holds while frozen.
             unsafe { (*self.0.get()).caba_descendants.next }
         }
 
         /// The next node after this process on its CABA's list.
         fn next_sibling(&self) -> *mut bindings::list_head {
-            // SAFETY: as for `first_descendant`.
+            // SAFETY: As for `first_descendant`, and this node lies in a live
+            // signal_struct.
             unsafe { (*self.0.get()).caba_sibling.next }
         }
     }
@@ -787,13 +792,13 @@ mod frozen {
     impl Pid {
         /// The level of the pid's own (innermost) namespace.
         fn level(&self) -> u32 {
-            // SAFETY: a pid's level is set at allocation and never changes.
+            // SAFETY: A pid's level is set at allocation and never changes.
             unsafe { (*self.0.get()).level }
         }
 
         /// The pid's own namespace, as ns_of_pid().
         fn own_ns(&self) -> &PidNamespace {
-            // SAFETY: a pid has level + 1 numbers, set at allocation, and
+            // SAFETY: A pid has level + 1 numbers, set at allocation, and
             // holds a reference to the namespace of each.
             unsafe {
                 let numbers = (*self.0.get()).numbers.as_ptr();
