@@ -97,7 +97,7 @@ fn worker(seed: u64, deadline: Instant, stop: &str) -> u64 {
             }
             _ => {
                 // Reap late: let zombies pile up, then take them all.
-                while sys::wait_pid(-1, sys::WNOHANG).is_ok_and(|p| p > 0) {
+                while sys::wait_pid(-1, sys::WNOHANG).is_ok_and(|r| r.is_some()) {
                     unreaped = unreaped.saturating_sub(1);
                 }
                 Ok(0)
@@ -129,7 +129,7 @@ fn main() {
         args.get(1).and_then(|a| a.parse::<u64>().ok()),
         args.get(2).and_then(|a| a.parse::<u64>().ok()),
     ) else {
-        eprintln!("usage: churn WORKERS SECONDS [SEED]");
+        eprintln!("usage: churn WORKERS SECONDS [SEED [STOPFILE]]");
         std::process::exit(2);
     };
     let seed = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1);
@@ -141,7 +141,7 @@ fn main() {
     // Workers are processes: each reports its count through its exit pipe.
     let mut pipes: Vec<std::fs::File> = vec![];
     for w in 0..workers {
-        let (r, wr) = sys::pipe().unwrap_or_else(|e| {
+        let (r, wr) = sys::make_pipe().unwrap_or_else(|e| {
             eprintln!("churn: pipe: {e}");
             std::process::exit(1)
         });
