@@ -25,10 +25,16 @@ CABA_LLVM=19                              # Debian 12's clang-19/lld-19/llvm-19
 CABA_BINDGEN_VERSION=0.71.1               # bindgen-cli from crates.io
 CABA_VNG_VERSION=1.42                     # virtme-ng from PyPI
 CABA_B4_VERSION=0.16.0                    # b4 from PyPI
+# sparse: 7.2 needs one that knows __typeof_unqual__ (scripts/checker-valid.sh);
+# Debian 12's 0.6.4 does not, and unstable's binary needs a newer glibc, so
+# it is built from unstable's source tarball, fetched from Debian's pool.
+CABA_SPARSE_TARBALL=sparse_0.6.5~rc1.orig.tar.gz
+CABA_SPARSE_SHA256=3ac8855ec7f3ab92f325be0f64347ccc2b10f8b4d7c2906783ee8e2bdab3f0de
 
 CABA_LOGS=$CABA_CACHE/logs
 CABA_CARGO_ROOT=$CABA_CACHE/cargo     # where bindgen-cli is installed
 CABA_DEBS=$CABA_CACHE/debs            # the downloaded linux-source .deb
+CABA_SPARSE=$CABA_CACHE/sparse/bin/sparse   # built by scripts/setup
 CABA_LINUX_DEB=$CABA_DEBS/${CABA_LINUX_PKG}_${CABA_LINUX_PKG_VERSION}_all.deb
 # Everything made from one kernel base lives under one directory, so moving
 # the base never mixes trees or builds of two versions.
