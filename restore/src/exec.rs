@@ -39,6 +39,9 @@ enum Cmd {
         on: bool,
     },
     GetSubreaper,
+    /// Before teardown, in a namespace init: leave a process group that
+    /// is not its own (see `Restored::teardown`).
+    OwnGroup,
     Exit,
     Reap {
         pid: i32,
@@ -131,7 +134,11 @@ fn run_cmd(cmd: Cmd, fd: Option<OwnedFd>) -> Reply {
             match sys::clone3_process(flags, &pids) {
                 Ok(0) => become_agent(child_chan),
                 Ok(pid) => Ok(pid as i64),
-                Err(e) => Err(format!("clone3 set_tid {pids:?}: {e}")),
+                Err(e) => Err(format!(
+                    "clone3 set_tid {pids:?}{}{}: {e}",
+                    if new_pidns { " CLONE_NEWPID" } else { "" },
+                    if clone_parent { " CLONE_PARENT" } else { "" }
+                )),
             }
         }
         // SAFETY (all below): plain syscalls with integer arguments or a
@@ -154,6 +161,19 @@ fn run_cmd(cmd: Cmd, fd: Option<OwnedFd>) -> Reply {
             })
             .map(|_| v as i64)
             .map_err(|e| format!("PR_GET_CHILD_SUBREAPER: {e}"))
+        }
+        Cmd::OwnGroup => {
+            // In the namespace's own numbering: 0 for a group led from
+            // outside the namespace, our own pid for our own group.
+            // SAFETY: plain syscalls without pointers.
+            let (me, pg, sid) = unsafe { (libc::getpid(), libc::getpgid(0), libc::getsid(0)) };
+            if pg != 0 && pg != me && sid != me {
+                sys::errno_result(unsafe { libc::setpgid(0, 0) })
+                    .map(|_| pg as i64)
+                    .map_err(|e| format!("setpgid(0, 0) in an init in group {pg}: {e}"))
+            } else {
+                Ok(0)
+            }
         }
         Cmd::Reap { pid } => {
             let mut st = 0;
@@ -231,6 +251,10 @@ impl Restored {
     }
 
     fn ask(&mut self, actor: Id, cmd: &Cmd, fd: Option<RawFd>) -> Result<i64, String> {
+        self.ask_within(actor, cmd, fd, REPLY_MS)
+    }
+
+    fn ask_within(&mut self, actor: Id, cmd: &Cmd, fd: Option<RawFd>, ms: i32) -> Result<i64, String> {
         let a = self
             .agents
             .get(&actor)
@@ -238,7 +262,7 @@ impl Restored {
         let chan = a.chan.as_ref().ok_or_else(|| format!("process {actor} has exited"))?;
         let bytes = serde_json::to_vec(cmd).map_err(|e| e.to_string())?;
         sys::send(chan.as_raw_fd(), &bytes, fd).map_err(|e| format!("to {actor}: {e}"))?;
-        if !sys::readable(chan.as_raw_fd(), REPLY_MS).map_err(|e| e.to_string())? {
+        if !sys::readable(chan.as_raw_fd(), ms).map_err(|e| e.to_string())? {
             return Err(format!("process {actor} did not answer {cmd:?}"));
         }
         let (msg, _) = sys::recv(chan.as_raw_fd()).map_err(|e| format!("from {actor}: {e}"))?;
@@ -417,9 +441,31 @@ impl Restored {
     }
 
     /// Kill the namespace's init (and so everything in it) and reap it.
+    ///
+    /// A namespace init that belongs to a process group led by another
+    /// pid of its own namespace (it called setpgid(0, g), as restored trees
+    /// and real ones may) can never finish dying: zap_pid_ns_processes()
+    /// waits until the namespace holds no pid but the init's own, and the
+    /// group's struct pid stays allocated for as long as any task is
+    /// attached to it as PGID, the dying init included (it is detached in
+    /// release_task() of the init, which comes after). The init then sleeps
+    /// in zap_pid_ns_processes forever, unkillable, with its parent waiting.
+    /// (A session cannot cause it: an init cannot join a session led from
+    /// inside its namespace.) So every live namespace init is first moved
+    /// into a group of its own.
     pub fn teardown(&mut self) {
-        // Drop the channels and pidfds first: the init's teardown
-        // (zap_pid_ns_processes) waits for every pid of the namespace.
+        let inits: Vec<Id> = self
+            .agents
+            .iter()
+            .filter(|(id, a)| a.chan.is_some() && self.pids.get(id).and_then(|p| p.last()) == Some(&1))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in inits {
+            if let Err(e) = self.ask_within(id, &Cmd::OwnGroup, None, 10_000) {
+                eprintln!("caba-restore: teardown: namespace init {id}: {e}");
+            }
+        }
+        // Drop the channels and pidfds: the agents exit on EOF.
         self.agents.clear();
         if let Some((pid, fd)) = self.init.take() {
             let _ = sys::pidfd_kill(&fd, libc::SIGKILL);

@@ -36,9 +36,17 @@ struct CloneArgs {
 /// empty lets the kernel choose.
 pub fn clone3_process(flags: u64, pids: &[i32]) -> Result<i32> {
     let set_tid: Vec<libc::pid_t> = pids.iter().rev().copied().collect();
+    // clone3() refuses CLONE_PARENT with an exit_signal (EINVAL,
+    // clone3_args_valid()): the child takes the caller's own exit_signal
+    // then, as clone(CLONE_PARENT) does.
+    let exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
+        0
+    } else {
+        libc::SIGCHLD as u64
+    };
     let args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal,
         set_tid: if set_tid.is_empty() { 0 } else { set_tid.as_ptr() as u64 },
         set_tid_size: set_tid.len() as u64,
         ..Default::default()
