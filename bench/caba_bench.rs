@@ -448,6 +448,63 @@ fn reparent_and_reap(n: usize) -> (f64, f64) {
     (exit_us, reap_us)
 }
 
+/// The pile moved up a chain: A1 (our child) creates A2 with CLONE_PARENT,
+/// A2 creates A3 the same way, ..., and A`k` creates `n` sleepers, so all
+/// are our children (as if we were init and A1 an orphan), while each Ai is
+/// the CABA of the next and A`k` that of the sleepers. Then we kill and reap
+/// A`k`, A`k-1`, ..., A1 in turn: every reap (release) walks the whole pile
+/// again, and we, the reaper, pay for it in wait(); the Ai have no children,
+/// so their exits walk nothing. Returns the reap times (A`k` first), us.
+fn chain_reaps(k: usize, n: usize) -> Vec<f64> {
+    let (pids_r, pids_w) = sys::pipe().expect("pipe");
+    let (hold_r, hold_w) = sys::pipe().expect("pipe");
+    fn level(i: usize, k: usize, n: usize, pids_w: &File, hold_r: &File) -> i32 {
+        let _ = (&*pids_w).write_all(&sys::my_pid().to_le_bytes());
+        let next = if i < k {
+            sys::clone_parent_run(|| level(i + 1, k, n, pids_w, hold_r)).is_ok()
+        } else {
+            (0..n).all(|_| {
+                sys::clone_parent_run(|| {
+                    let _ = (&*hold_r).read(&mut [0u8; 1]);
+                    0
+                })
+                .is_ok()
+            })
+        };
+        if !next {
+            return 1;
+        }
+        if i == k {
+            let _ = (&*pids_w).write_all(&0i32.to_le_bytes()); // all there
+        }
+        sys::pause_forever()
+    }
+    let a1 = sys::fork_run(|| level(1, k, n, &pids_w, &hold_r)).expect("fork");
+    drop(pids_w);
+    let mut chain = vec![a1];
+    loop {
+        let mut b = [0u8; 4];
+        (&pids_r).read_exact(&mut b).expect("chain pids");
+        match i32::from_le_bytes(b) {
+            0 => break,
+            p if p == a1 => {}
+            p => chain.push(p),
+        }
+    }
+    assert_eq!(chain.len(), k, "chain");
+    let mut times = Vec::new();
+    for &a in chain.iter().rev() {
+        sys::kill_pid(a, 9).expect("kill");
+        sys::wait_zombie(a).expect("waitid");
+        let t = Instant::now();
+        sys::wait_pid(a).expect("reap");
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    (&hold_w).write_all(&vec![0u8; n]).expect("release the sleepers");
+    while sys::wait_pid(-1).is_ok() {}
+    times
+}
+
 fn read_number(path: &str) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -510,4 +567,13 @@ fn main() {
             emit(&format!("reap_{n}"), format!("{reap_us:.1}"));
         }
     }
+    // The same pile walked again at each release up a chain of creators.
+    let (k, n) = if smoke { (5, 50) } else { (50, 1000) };
+    let times = chain_reaps(k, n);
+    let total: f64 = times.iter().sum();
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    note(&format!("chain: {k} creators, {n} sleepers under the last; reaps in us, bottom first: {:.1?}", times));
+    emit(&format!("chain{k}_reap_median_{n}"), format!("{:.1}", sorted[k / 2]));
+    emit(&format!("chain{k}_reap_total_{n}"), format!("{total:.1}"));
 }

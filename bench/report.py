@@ -212,6 +212,15 @@ def main(raw, out, sizes_path=None):
         L.append(f"  caba_release() walk: {caba_walk:.2f} instructions per CABA-descendant (patched reap slope - baseline's)")
         L.append(f"  forget_original_parent() walk: {slopes[('baseline', 'exit_reparent')]:.2f} (baseline) / "
                  f"{slopes[('caba', 'exit_reparent')]:.2f} (patched) instructions per child, the whole exit path's slope")
+        for m in sorted(v for v in values if v.startswith("chain") and "_reap_median_" in v):
+            k_, n_ = m[len("chain"):].split("_reap_median_")
+            tot = m.replace("_median_", "_total_")
+            b, c = (med(list(per_boot(values, m, k).values())) for k in ("baseline", "caba"))
+            tb, tc = (med(list(per_boot(values, tot, k).values())) for k in ("baseline", "caba"))
+            L.append(f"  chain of {k_} creators (CLONE_PARENT, all children of the reaper), {n_} sleepers under the last;"
+                     f" reaping the creators bottom up, each reap walks the pile again:")
+            L.append(f"    median reap per creator: baseline {b:.1f} us, patched {c:.1f} us; all {k_} reaps: "
+                     f"baseline {tb:.1f} us, patched {tc:.1f} us (paid by the reaper in wait())")
         sz = sizes.get("caba", {})
         line = sz.get(("const", "l1_cache_bytes"), 64)
         cl, coffs = lines_touched(sz, "signal_struct", [f for _, f in CABA_FIELDS], line)

@@ -34,6 +34,9 @@ extern "C" {
     ) -> c_int;
     fn statfs(path: *const c_char, buf: *mut [i64; 15]) -> c_int;
     fn personality(persona: u64) -> c_int;
+    fn syscall(nr: c_long, ...) -> c_long;
+    fn kill(pid: c_int, sig: c_int) -> c_int;
+    fn pause() -> c_int;
     fn execv(path: *const c_char, argv: *const *const c_char) -> c_int;
 }
 
@@ -56,6 +59,37 @@ pub fn fork_run(child: impl FnOnce() -> i32) -> Result<i32> {
         unsafe { _exit(code) };
     }
     Ok(pid)
+}
+
+/// Like fork_run, with CLONE_PARENT: the child is our sibling (a child of
+/// our parent), but we are its creator, hence its CABA.
+pub fn clone_parent_run(child: impl FnOnce() -> i32) -> Result<i32> {
+    const SYS_CLONE: c_long = 56;
+    const CLONE_PARENT: c_long = 0x8000;
+    const SIGCHLD: c_long = 17;
+    // SAFETY: clone without a new stack or CLONE_VM behaves like fork: the
+    // child runs on a copy of our memory. We are single-threaded here.
+    let pid = unsafe { syscall(SYS_CLONE, CLONE_PARENT | SIGCHLD, 0 as c_long, 0 as c_long, 0 as c_long, 0 as c_long) };
+    let pid = check(pid as c_int)?;
+    if pid == 0 {
+        let code = child();
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { _exit(code) };
+    }
+    Ok(pid)
+}
+
+/// Sleep until killed.
+pub fn pause_forever() -> ! {
+    loop {
+        // SAFETY: plain system call.
+        unsafe { pause() };
+    }
+}
+
+pub fn kill_pid(pid: i32, sig: i32) -> Result<()> {
+    // SAFETY: plain system call.
+    check(unsafe { kill(pid, sig) }).map(|_| ())
 }
 
 /// vfork and _exit at once: the child calls nothing else, as vfork allows.
