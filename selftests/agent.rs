@@ -168,12 +168,16 @@ fn agent_loop(mut chan: Chan, dir: &str, is_thread: bool) {
 }
 
 /// Make a child agent NAME with clone3() (or clone() with CLONE_VM, with
-/// CLONE_VM|CLONE_VFORK as vfork() and posix_spawn() do).
+/// CLONE_VM|CLONE_VFORK as vfork() and posix_spawn() do, or plain fork()).
 fn fork(dir: &str, name: &str, bits: &str, how: &str) -> Result<String, String> {
     let bits: u64 = bits.parse().map_err(|_| format!("bad flags '{bits}'"))?;
     let exec = agent_exec("--agent", dir, name);
     let pid = match how {
         "clone3" => sys::spawn(bits, &exec),
+        // For agents that dropped their privileges: this program may not
+        // be executable by them (it may live under /root). The caller has
+        // no thread agents, so fork() without exec is safe.
+        "fork" if bits == 0 => sys::fork_run(|| agent_main(dir, name)),
         "vfork" => sys::spawn_vm(bits, true, exec),
         "vm" => sys::spawn_vm(bits, false, exec),
         _ => return Err(format!("bad mode '{how}'")),

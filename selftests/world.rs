@@ -133,6 +133,9 @@ pub struct World {
     readers: HashMap<Ns, Reader>,
     /// A pidfd per process, opened at its birth: tells when it is released.
     pidfds: HashMap<Pid, OwnedFd>,
+    /// Processes that dropped their privileges, and their children: they
+    /// make children with fork() alone (they may not exec this program).
+    unprivileged: Vec<Pid>,
     pub steps: Vec<String>,
     /// The test line that asked for the current step.
     at: &'static Location<'static>,
@@ -188,6 +191,7 @@ impl World {
             threads: HashMap::new(),
             readers: HashMap::new(),
             pidfds: HashMap::new(),
+            unprivileged: vec![],
             steps: vec![],
             at,
             compared: Compared::default(),
@@ -361,7 +365,18 @@ impl World {
             return Err(format!("{creator} cannot make {name}: {why}"));
         }
         let mut chan = Chan::runner(&self.dir, name)?;
-        self.ask(&agent, &format!("fork {name} {} {}", f.bits(), f.mode()))?;
+        let unprivileged = self.unprivileged.contains(&c);
+        let mode = if unprivileged {
+            if f.bits() != 0 || f.vm != Vm::No || from_thread {
+                return Err(format!(
+                    "{creator} dropped its privileges: it can only fork() plainly"
+                ));
+            }
+            "fork"
+        } else {
+            f.mode()
+        };
+        self.ask(&agent, &format!("fork {name} {} {mode}", f.bits()))?;
         let nspid = nspid_of(&chan.expect("ready").map_err(|e| format!("{name}: {e}"))?)?;
         let id = self.m.fork(c, from_thread, name, f.model());
         let want_cols = self.m.level(id) + 1;
@@ -375,6 +390,9 @@ impl World {
         let fd = sys::pidfd_open(self.m.procs[id].nspid[0], false)
             .map_err(|e| format!("runner: pidfd_open({name}): {e}"))?;
         self.pidfds.insert(id, fd);
+        if unprivileged {
+            self.unprivileged.push(id);
+        }
         self.chans.insert(name.into(), chan);
         let ns = self.m.procs[id].ns;
         if self.m.ns[ns].init == Some(id) {
@@ -695,6 +713,8 @@ impl World {
     #[track_caller]
     pub fn become_user(&mut self, name: &str, uid: u32) -> Result<(), String> {
         self.at = Location::caller();
+        let p = self.pid(name);
+        self.unprivileged.push(p);
         self.simple(name, &format!("uid {uid}"), true)
             .map_err(|e| self.located(e))
     }
