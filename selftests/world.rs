@@ -858,7 +858,11 @@ impl World {
             .filter(|&i| got.get(i) != want.get(i))
             .map(|i| i.to_string())
             .collect();
-        format!("{got:?} (column {} differs)", bad.join(", "))
+        if bad.len() == 1 {
+            format!("{got:?} (column {} differs)", bad[0])
+        } else {
+            format!("{got:?} (columns {} differ)", bad.join(", "))
+        }
     }
 
     /// Compare one look (from namespace `view`) at process `p` with the model.
