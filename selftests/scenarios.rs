@@ -660,8 +660,14 @@ pub fn access_other_uid_sees_zeros() -> TestResult {
     if crate::features().pidfd_caba.is_ok() {
         expect_denied_pidfd(&looks[0].pidfd, "root's B", b)?;
         match looks[1].pidfd {
-            Pidfd::Info { mask, caba, .. } if mask & sys::PIDFD_INFO_CABA != 0 && caba as i32 == u => {}
-            ref other => return Err(fail(format!("pidfd of its own child V read by uid 65534: {other:?}, want PIDFD_INFO_CABA and caba {u}"))),
+            Pidfd::Info { mask, caba, .. }
+                if mask & sys::PIDFD_INFO_CABA != 0 && caba as i32 == u => {}
+            ref other => {
+                return Err(fail(format!(
+                    "pidfd of its own child V read by uid 65534: {other:?}, \
+                     want PIDFD_INFO_CABA and caba {u}"
+                )))
+            }
         }
         pidfd = "PIDFD_INFO_CABA clear for root's B, set for its own child";
     }
@@ -1112,9 +1118,10 @@ pub fn racing_readers() -> TestResult {
         }
     }
     let counts = format!(
-        "{reads} NScaba reads of {} columns and {pidfd_reads} pidfd reads over {rounds} rounds of {depth} releases; \
-         wrong: {} (zero {}, third process {}, backwards {}, columns disagree {}, pidfd bit clear {}, unreadable {}, \
-         not the top at the end {})",
+        "{reads} NScaba reads of {} columns and {pidfd_reads} pidfd reads \
+         over {rounds} rounds of {depth} releases; wrong: {} (zero {}, \
+         third process {}, backwards {}, columns disagree {}, pidfd bit clear {}, \
+         unreadable {}, not the top at the end {})",
         top.len(),
         wrong.total(),
         wrong.zero,

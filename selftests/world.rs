@@ -322,9 +322,14 @@ impl World {
                         .unwrap_or_default();
                     return Err(format!(
                         "{} ({pid}) is not {} after {} s, as the model expects \
-                         (parent {parent}, which ignores SIGCHLD: {}; CLONE_AUTOREAP: {}; traced: {}): {}",
+                         (parent {parent}, which ignores SIGCHLD: {}; \
+                         CLONE_AUTOREAP: {}; traced: {}): {}",
                         q.name,
-                        if now == State::Zombie { "a zombie" } else { "released" },
+                        if now == State::Zombie {
+                            "a zombie"
+                        } else {
+                            "released"
+                        },
                         SETTLE.as_secs(),
                         q.parent.is_some_and(|r| next.procs[r].ignores_sigchld),
                         q.autoreap,
@@ -1114,7 +1119,8 @@ impl World {
         self.check().map_err(|e| self.located(e))?;
         let c = self.compared;
         Ok(format!(
-            "{} steps; compared {} NScaba lines, {} pidfd CABAs, {} other values, from {} namespaces",
+            "{} steps; compared {} NScaba lines, {} pidfd CABAs, {} other values, \
+             from {} namespaces",
             self.steps.len() - 1,
             c.nscaba,
             c.pidfd,
