@@ -44,6 +44,16 @@ pub struct Proc {
     /// Every thread, the leader included, as tid columns; empty for a zombie.
     #[serde(default)]
     pub threads: Vec<Vec<i32>>,
+    /// The pid namespace at every level, named by the root-level pid of its
+    /// init (1 for the root's namespace), where it does not follow from the
+    /// parent: a process that a creator made after setns() or unshare()
+    /// into another namespace (or reparented out of it). 0 names a
+    /// namespace whose init is not in the tree. Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nsinits: Vec<Id>,
+    /// The main thread has exited (zombie leader) while other threads run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leader_gone: bool,
 }
 
 impl Proc {
@@ -94,6 +104,9 @@ pub struct Tree {
     /// Pid-namespace key of every level of every process: the root-level
     /// pid of that namespace's init (1 for the root's namespace).
     pub ns: BTreeMap<Id, Vec<Id>>,
+    /// What the dump holds that no planner here re-creates, each with the
+    /// reason; the planners refuse such a tree as unrestorable.
+    pub unsupported: Vec<String>,
 }
 
 impl Tree {
@@ -160,6 +173,7 @@ impl Tree {
             children.entry(p.ppid).or_default().push(p.id());
         }
         // Every process must hang below the root (no parent cycles).
+        let mut unsupported = vec![];
         let mut ns: BTreeMap<Id, Vec<Id>> = BTreeMap::new();
         let root_ns = 1;
         ns.insert(root.id(), vec![if root.pids[0] == 1 { root.id() } else { root_ns }]);
@@ -169,7 +183,23 @@ impl Tree {
                 let child = get(c).ok_or("internal: child lost")?;
                 let parent = get(id).ok_or("internal: parent lost")?;
                 let pns = ns[&id].clone();
-                let cns = if child.pids.len() == parent.pids.len() + 1 && child.is_ns_init() {
+                let cns = if !child.nsinits.is_empty() {
+                    if child.nsinits.len() != child.pids.len() {
+                        return Err(format!(
+                            "process {c}: {} namespaces for {} pid columns",
+                            child.nsinits.len(),
+                            child.pids.len()
+                        ));
+                    }
+                    if !child.nsinits.starts_with(&pns) {
+                        return Err(format!(
+                            "process {c} in namespaces {:?} has its parent {id} in {pns:?}, \
+                             which is not one of them",
+                            child.nsinits
+                        ));
+                    }
+                    child.nsinits.clone()
+                } else if child.pids.len() == parent.pids.len() + 1 && child.is_ns_init() {
                     let mut v = pns;
                     v.push(c);
                     v
@@ -178,13 +208,13 @@ impl Tree {
                 } else {
                     return Err(format!(
                         "process {c} ({} levels) is a child of {id} ({} levels) without being \
-                         the init of a new pid namespace (setns?): not supported",
+                         the init of a new pid namespace, and the dump does not say which \
+                         namespace it entered (no nsinits)",
                         child.pids.len(),
                         parent.pids.len()
                     ));
                 };
-                if child.pids.len() > 1 && child.is_ns_init() && cns.len() != parent.pids.len() + 1
-                {
+                if child.pids.len() > 1 && child.is_ns_init() && cns.last() != Some(&c) {
                     return Err(format!("process {c}: pid 1 in a namespace it did not create"));
                 }
                 ns.insert(c, cns);
@@ -199,12 +229,41 @@ impl Tree {
                 .collect();
             return Err(format!("processes {lost:?} are not below the root (parent cycle)"));
         }
+        // Namespaces named explicitly must be those of inits in the tree.
+        for p in procs {
+            if p.nsinits.is_empty() {
+                continue;
+            }
+            let chain = &ns[&p.id()];
+            for (lvl, &k) in chain.iter().enumerate().skip(1) {
+                if k == p.id() {
+                    continue;
+                }
+                if k == OUTSIDE || !by_id.contains_key(&k) {
+                    unsupported.push(format!(
+                        "process {} is in a pid namespace (level {lvl} below the root's) whose \
+                         init is not in the tree: it cannot be re-created without it",
+                        p.id()
+                    ));
+                    break;
+                }
+                let ok = get(k).is_some_and(|i| i.is_ns_init() && ns.get(&k).is_some_and(|v| v[..] == chain[..=lvl]));
+                if !ok {
+                    return Err(format!(
+                        "process {}: namespace {k} at level {lvl} is not the namespace of an \
+                         init {k} of the tree",
+                        p.id()
+                    ));
+                }
+            }
+        }
         let tree = Tree {
             dump: dump.clone(),
             root: root.id(),
             by_id,
             children,
             ns,
+            unsupported,
         };
         tree.check_pids()?;
         tree.check_sessions()?;
@@ -347,11 +406,15 @@ impl Tree {
             if p.zombie && !p.threads.is_empty() {
                 return Err(format!("zombie {} has threads", p.id()));
             }
-            if !p.zombie && !p.threads.is_empty() && !p.threads.contains(&p.pids) {
+            if p.leader_gone && (p.zombie || p.threads.is_empty() || p.threads.contains(&p.pids)) {
                 return Err(format!(
-                    "process {}: the leader thread is gone while others run: not supported",
-                    p.id()
+                    "process {}: leader_gone, but the threads {:?} say otherwise",
+                    p.id(),
+                    p.threads
                 ));
+            }
+            if !p.zombie && !p.leader_gone && !p.threads.is_empty() && !p.threads.contains(&p.pids) {
+                return Err(format!("process {}: the leader thread is missing", p.id()));
             }
         }
         Ok(())

@@ -49,6 +49,10 @@ enum Cmd {
     Thread {
         tids: Vec<i32>,
     },
+    /// setns(fd, CLONE_NEWPID) with the pidfd that comes with the command.
+    Setns,
+    /// The main thread exits alone (SYS_exit); the others keep running.
+    LeaderExit,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -81,6 +85,14 @@ fn agent(chan: RawFd) -> ! {
         }
         let reply = match serde_json::from_slice::<Cmd>(&msg) {
             Err(e) => Reply::Err(format!("bad command: {e}")),
+            Ok(Cmd::LeaderExit) => {
+                let _ = sys::send(chan, &reply_bytes(&Reply::Ok(0)), None);
+                // SAFETY: ends this thread only; the process lives on in its
+                // other threads, which touch no memory of this one.
+                unsafe { libc::syscall(libc::SYS_exit, 0) };
+                // SAFETY: not reached.
+                unsafe { libc::_exit(9) };
+            }
             Ok(Cmd::Exit) => {
                 let _ = sys::send(chan, &reply_bytes(&Reply::Ok(0)), None);
                 // SAFETY: exiting the whole process is what was asked.
@@ -184,7 +196,14 @@ fn run_cmd(cmd: Cmd, fd: Option<OwnedFd>) -> Reply {
         Cmd::Thread { tids } => sys::clone3_idle_thread(&tids)
             .map(|v| v as i64)
             .map_err(|e| format!("thread set_tid {tids:?}: {e}")),
-        Cmd::Exit => Ok(0),
+        Cmd::Setns => match fd {
+            // SAFETY: setns on a pidfd we own, with a flag constant.
+            Some(fd) => sys::errno_result(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) })
+                .map(|v| v as i64)
+                .map_err(|e| format!("setns(CLONE_NEWPID): {e}")),
+            None => Err("setns without a pidfd".into()),
+        },
+        Cmd::Exit | Cmd::LeaderExit => Ok(0),
     };
     match r {
         Ok(v) => Reply::Ok(v),
@@ -417,6 +436,39 @@ impl Restored {
             Op::Thread { actor, tids } => self
                 .ask(*actor, &Cmd::Thread { tids: tids.clone() }, None)
                 .map(|_| ()),
+            Op::Setns { actor, ns } => {
+                let fd = self
+                    .agents
+                    .get(ns)
+                    .map(|a| a.pidfd.as_raw_fd())
+                    .ok_or_else(|| format!("no init {ns} to take the namespace of"))?;
+                self.ask(*actor, &Cmd::Setns, Some(fd)).map(|_| ())
+            }
+            Op::LeaderExit { actor } => {
+                let was_subreaper = self.ask(*actor, &Cmd::GetSubreaper, None)? != 0;
+                self.ask(*actor, &Cmd::LeaderExit, None)?;
+                let a = self.agents.get_mut(actor).ok_or("lost agent")?;
+                a.chan = None;
+                // The reply comes before the thread is gone: wait for its
+                // state to turn Z, so that a dump right after sees it.
+                let path = format!("/proc/{}/stat", a.host_pid);
+                let t0 = std::time::Instant::now();
+                loop {
+                    let st = std::fs::read_to_string(&path).unwrap_or_default();
+                    let state = st.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+                    if state == Some('Z') {
+                        break;
+                    }
+                    if t0.elapsed().as_millis() > REPLY_MS as u128 {
+                        return Err(format!("the main thread of {actor} did not exit"));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                if was_subreaper {
+                    self.zombie_subreapers.insert(*actor);
+                }
+                Ok(())
+            }
         }
         .map_err(|e| format!("{op}: {e}"))
     }

@@ -96,6 +96,9 @@ pub struct Shape {
     pub root_is_init: bool,
     pub nested_ns: bool,
     pub threads: bool,
+    /// Forks into a descendant pid namespace after setns() (as readers
+    /// and unshare(CLONE_NEWPID) make), and main threads that exit alone.
+    pub setns: bool,
 }
 
 #[cfg(test)]
@@ -107,6 +110,7 @@ impl Shape {
             root_is_init: true,
             nested_ns: true,
             threads: true,
+            setns: true,
         }
     }
 }
@@ -173,7 +177,7 @@ pub fn random(seed: u64, shape: Shape) -> History {
         let alive: Vec<Id> = w
             .tasks
             .iter()
-            .filter(|(&k, t)| t.state == State::Alive && in_tree(&w, k))
+            .filter(|(&k, t)| t.state == State::Alive && !t.leader_gone && in_tree(&w, k))
             .map(|(&k, _)| k)
             .collect();
         let present = w
@@ -183,6 +187,56 @@ pub fn random(seed: u64, shape: Shape) -> History {
             .count();
         let Some(a) = rng.pick(&alive) else { break };
         let r = rng.below(100);
+        if shape.setns && r < 6 {
+            // Fork into a namespace below the actor's own (setns).
+            if present >= shape.max_procs {
+                continue;
+            }
+            let own = w.tasks[&a].nss.clone();
+            let inner: Vec<Id> = w
+                .tasks
+                .iter()
+                .filter(|(&k, t)| {
+                    t.state == State::Alive
+                        && in_tree(&w, k)
+                        && t.nss.last() == Some(&k)
+                        && t.nss.len() > own.len()
+                        && t.nss.starts_with(&own)
+                })
+                .map(|(&k, _)| k)
+                .collect();
+            let Some(k) = rng.pick(&inner) else { continue };
+            let chain = w.tasks[&k].nss.clone();
+            let mut pids = vec![];
+            for &ns in &chain {
+                let n = next.entry(ns).or_insert(2);
+                pids.push(*n);
+                *n += 1;
+            }
+            let child = pids[0];
+            let own_key = *own.last().unwrap_or(&1);
+            if apply(&mut w, &mut ops, Op::Setns { actor: a, ns: k }) {
+                apply(
+                    &mut w,
+                    &mut ops,
+                    Op::Fork {
+                        actor: a,
+                        child,
+                        pids,
+                        new_pidns: false,
+                        clone_parent: false,
+                    },
+                );
+                apply(&mut w, &mut ops, Op::Setns { actor: a, ns: own_key });
+            }
+            continue;
+        }
+        if shape.setns && r == 6 && rng.chance(30) {
+            if a != root && !w.tasks[&a].threads.is_empty() {
+                apply(&mut w, &mut ops, Op::LeaderExit { actor: a });
+            }
+            continue;
+        }
         if r < 40 {
             if present >= shape.max_procs {
                 continue;

@@ -56,6 +56,7 @@ fn parse_args(v: &[String]) -> Result<Args, String> {
         "--model",
         "--no-init-root",
         "--no-nested",
+        "--no-setns",
     ];
     let mut a = Args {
         pos: vec![],
@@ -428,6 +429,7 @@ fn run(argv: &[String]) -> Result<i32, String> {
                 root_is_init: !a.flags.contains("--no-init-root"),
                 nested_ns: !a.flags.contains("--no-nested"),
                 threads: true,
+                setns: !a.flags.contains("--no-nested"),
             };
             let h = history::random(seed, shape);
             let d = h.world.dump(h.root)?;
@@ -469,6 +471,7 @@ fn demo(a: &Args) -> Result<i32, String> {
                     root_is_init: !s.is_multiple_of(3),
                     nested_ns: true,
                     threads: true,
+                    setns: !a.flags.contains("--no-setns"),
                 };
                 hs.push((format!("random-{s}"), history::random(s, shape)));
             }

@@ -33,6 +33,10 @@ pub struct Task {
     pub has_child_subreaper: bool,
     /// Threads other than the leader.
     pub threads: Vec<Vec<i32>>,
+    /// Namespace chain new children are born in, after setns/unshare.
+    pub for_children: Option<Vec<Id>>,
+    /// The main thread has exited, others run.
+    pub leader_gone: bool,
 }
 
 /// The world below the restorer (OUTSIDE, id 0), in the restored
@@ -65,7 +69,39 @@ impl World {
         if t.state != State::Alive {
             return Err(format!("task {id} is not alive ({:?})", t.state));
         }
+        if t.leader_gone {
+            return Err(format!("the main thread of {id} is gone"));
+        }
         Ok(t)
+    }
+
+    /// The namespace chain of the namespace whose init is `ns`.
+    fn ns_chain(&self, ns: Id) -> Result<Vec<Id>, String> {
+        let t = self.task(ns)?;
+        if t.nss.last() != Some(&ns) {
+            return Err(format!("{ns} is not a namespace init"));
+        }
+        Ok(t.nss.clone())
+    }
+
+    pub fn setns(&mut self, actor: Id, ns: Id) -> R {
+        let a = self.alive(actor)?;
+        let chain = self.ns_chain(ns)?;
+        if !chain.starts_with(&a.nss) {
+            return Err(format!("namespace of {ns} is not below the actor's (EINVAL)"));
+        }
+        let own = chain == a.nss;
+        self.tasks.get_mut(&actor).ok_or("lost")?.for_children = if own { None } else { Some(chain) };
+        Ok(())
+    }
+
+    pub fn leader_exit(&mut self, actor: Id) -> R {
+        let a = self.alive(actor)?;
+        if a.threads.is_empty() {
+            return Err("the main thread is the last one: that is an exit".into());
+        }
+        self.tasks.get_mut(&actor).ok_or("lost")?.leader_gone = true;
+        Ok(())
     }
 
     pub fn apply(&mut self, op: &Op) -> R {
@@ -83,6 +119,8 @@ impl World {
             Op::Exit { actor } => self.exit(*actor),
             Op::Reap { actor, child } => self.reap(*actor, *child),
             Op::Thread { actor, tids } => self.thread(*actor, tids),
+            Op::Setns { actor, ns } => self.setns(*actor, *ns),
+            Op::LeaderExit { actor } => self.leader_exit(*actor),
         }
         .map_err(|e| format!("{op}: {e}"))
     }
@@ -101,14 +139,18 @@ impl World {
             (vec![child], OUTSIDE, OUTSIDE, OUTSIDE, false)
         } else {
             let a = self.alive(actor)?;
-            let mut nss = a.nss.clone();
+            let mut nss = a.for_children.clone().unwrap_or_else(|| a.nss.clone());
+            let born_in = *nss.last().ok_or("no namespace")?;
+            if self.task(born_in)?.state != State::Alive {
+                return Err(format!("the init {born_in} of the namespace is dead (ENOMEM)"));
+            }
             if newpid {
-                if pids.len() != a.pids.len() + 1 || *pids.last().unwrap_or(&0) != 1 {
+                if pids.len() != nss.len() + 1 || *pids.last().unwrap_or(&0) != 1 {
                     return Err(format!("new namespace init must get pid 1 one level down, not {pids:?}"));
                 }
                 nss.push(child);
-            } else if pids.len() != a.pids.len() {
-                return Err(format!("pids {pids:?} not at the level of {actor}"));
+            } else if pids.len() != nss.len() {
+                return Err(format!("pids {pids:?} not at the level of the namespace {actor} forks into"));
             }
             let parent = if cparent {
                 if self.is_ns_init(actor) {
@@ -148,6 +190,8 @@ impl World {
                 subreaper: false,
                 has_child_subreaper: has_sub,
                 threads: vec![],
+                for_children: None,
+                leader_gone: false,
             },
         );
         self.forks += 1;
@@ -372,9 +416,22 @@ impl World {
             let n = t.pids.len();
             let mut threads = vec![];
             if t.state == State::Alive {
-                threads.push(t.pids.clone());
+                if !t.leader_gone {
+                    threads.push(t.pids.clone());
+                }
                 threads.extend(t.threads.iter().cloned());
             }
+            // Namespaces that do not follow from the parent's.
+            let derived = if id == root {
+                t.nss.clone()
+            } else {
+                let mut pn = self.task(t.parent)?.nss.clone();
+                if t.nss.len() == pn.len() + 1 && t.nss.last() == Some(&id) {
+                    pn.push(id);
+                }
+                pn
+            };
+            let nsinits = if derived == t.nss { vec![] } else { t.nss.clone() };
             processes.push(Proc {
                 pids: t.pids.clone(),
                 ppid: if id == root { OUTSIDE } else { t.parent },
@@ -384,6 +441,8 @@ impl World {
                 zombie: t.state == State::Zombie,
                 subreaper: t.subreaper,
                 threads,
+                nsinits,
+                leader_gone: t.leader_gone && t.state == State::Alive,
             });
         }
         Ok(Dump {

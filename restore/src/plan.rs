@@ -55,6 +55,18 @@ pub enum Op {
         actor: Id,
         tids: Vec<i32>,
     },
+    /// setns(CLONE_NEWPID) into the namespace whose init is `ns` (1: the
+    /// restored namespace): the actor's next children are born there. With
+    /// the actor's own namespace, back to normal.
+    Setns {
+        actor: Id,
+        ns: Id,
+    },
+    /// The main thread exits alone; the other threads keep the process
+    /// (a zombie leader). The process does nothing after this.
+    LeaderExit {
+        actor: Id,
+    },
 }
 
 impl std::fmt::Display for Op {
@@ -82,6 +94,8 @@ impl std::fmt::Display for Op {
             Op::Exit { actor } => write!(f, "{actor}: exit"),
             Op::Reap { actor, child } => write!(f, "{actor}: reap {child}"),
             Op::Thread { actor, tids } => write!(f, "{actor}: thread {tids:?}"),
+            Op::Setns { actor, ns } => write!(f, "{actor}: setns to the pid namespace of {ns}"),
+            Op::LeaderExit { actor } => write!(f, "{actor}: main thread exits"),
         }
     }
 }
@@ -139,6 +153,13 @@ pub struct Node {
     /// The session the node must be born in (orders its creator's setsid).
     pub birth: Option<Id>,
     pub new_pidns: bool,
+    /// Forked with CLONE_PARENT: its parent is its creator's parent.
+    pub clone_parent: bool,
+    /// The node's pid namespaces, outermost first, each named by the id of
+    /// its init (1 for the restored namespace); the node's own last. When
+    /// the namespace it is born in is not its creator's, the creator forks
+    /// it after setns() there.
+    pub ns: Vec<Id>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -175,14 +196,16 @@ impl Skeleton {
     }
     /// Namespace key of the node's own namespace.
     fn own_ns(&self, id: Id) -> Id {
-        let mut x = id;
-        while let Some(n) = self.nodes.get(&x) {
-            if n.new_pidns {
-                return x;
-            }
-            x = n.creator;
+        self.nodes.get(&id).and_then(|n| n.ns.last().copied()).unwrap_or(1)
+    }
+    /// Namespace key of the namespace the node is born in: its own, or for
+    /// the init of a new namespace the one above (OUTSIDE at the top).
+    fn birth_ns(&self, id: Id) -> Id {
+        match self.nodes.get(&id) {
+            Some(n) if n.new_pidns => n.ns.len().checked_sub(2).map_or(OUTSIDE, |i| n.ns[i]),
+            Some(n) => n.ns.last().copied().unwrap_or(OUTSIDE),
+            None => OUTSIDE,
         }
-        1
     }
 }
 
@@ -205,6 +228,187 @@ impl Alloc {
     }
     pub fn pids(&mut self, levels: usize) -> Vec<i32> {
         (0..levels).map(|_| self.take()).collect()
+    }
+}
+
+enum Step {
+    Fork(Id),
+    Setsid,
+}
+
+/// Phase A of [`lower`]: every creator runs its program (forks of the
+/// children born in its old session, its setsid, forks of those born in
+/// the new one), depth first. A fork into another pid namespace (setns)
+/// whose init is not created yet suspends its creator's program.
+struct Creation<'a> {
+    sk: &'a Skeleton,
+    bg: &'a dyn Fn(Id) -> Option<(Id, usize)>,
+    progs: BTreeMap<Id, Vec<(Step, bool)>>,
+    created: BTreeSet<Id>,
+    setsid_done: BTreeSet<Id>,
+    pending: Vec<Id>,
+}
+
+impl Creation<'_> {
+    fn program(&self, actor: Id) -> Vec<Step> {
+        let sk = self.sk;
+        let kids = sk.kids(actor);
+        let setsid = sk.nodes.get(&actor).is_some_and(|n| n.setsid);
+        let (mut before, after): (Vec<Id>, Vec<Id>) = kids
+            .iter()
+            .partition(|k| !(setsid && sk.nodes[k].birth == Some(actor)));
+        // Children that inherit a group from outside the namespace come
+        // before the creator joins any group for the others.
+        before.sort_by_key(|k| match (self.bg)(*k) {
+            Some((OUTSIDE, _)) => 0,
+            None => 1,
+            Some(_) => 2,
+        });
+        let mut v: Vec<Step> = before.into_iter().map(Step::Fork).collect();
+        if setsid {
+            v.push(Step::Setsid);
+        }
+        v.extend(after.into_iter().map(Step::Fork));
+        v
+    }
+
+    fn run(&mut self, actor: Id, ops: &mut Vec<Op>) {
+        if !self.progs.contains_key(&actor) {
+            let p = self.program(actor);
+            self.progs.insert(actor, p.into_iter().map(|s| (s, false)).collect());
+        }
+        loop {
+            let prog = &self.progs[&actor];
+            let Some(i) = prog.iter().position(|(_, done)| !done) else {
+                return;
+            };
+            // The step to take: the first one left, or, when that is a
+            // fork that must wait, a later fork of the same segment
+            // (before the next setsid) that can go now, unless the group it
+            // joins first would change what a waiting one must inherit.
+            let pick = match prog[i].0 {
+                Step::Setsid => Some(i),
+                Step::Fork(k) if !self.blocked(actor, k) => Some(i),
+                Step::Fork(_) => {
+                    let mut found = None;
+                    for (j, (st, done)) in prog.iter().enumerate().skip(i + 1) {
+                        if *done {
+                            continue;
+                        }
+                        let Step::Fork(k) = st else {
+                            // The setsid may come first if no fork still
+                            // waiting before it cares about its birth
+                            // session or group.
+                            let free = prog[i..j].iter().all(|(st, done)| match st {
+                                Step::Fork(w) if !done => {
+                                    self.sk.nodes[w].birth.is_none() && (self.bg)(*w).is_none()
+                                }
+                                _ => true,
+                            });
+                            if free {
+                                found = Some(j);
+                            }
+                            break;
+                        };
+                        if self.blocked(actor, *k) {
+                            continue;
+                        }
+                        let ok = match self.group_to_join(actor, *k) {
+                            None => true,
+                            Some((g, _)) => prog[i..j].iter().all(|(st, done)| match st {
+                                Step::Fork(w) if !done => {
+                                    (self.bg)(*w).is_none_or(|(wg, _)| wg == g)
+                                }
+                                _ => true,
+                            }),
+                        };
+                        if ok {
+                            found = Some(j);
+                            break;
+                        }
+                    }
+                    found
+                }
+            };
+            let Some(j) = pick else {
+                self.pending.push(actor);
+                return;
+            };
+            let step = match self.progs[&actor][j].0 {
+                Step::Setsid => None,
+                Step::Fork(k) => Some(k),
+            };
+            if let Some(e) = self.progs.get_mut(&actor) {
+                e[j].1 = true;
+            }
+            match step {
+                None => {
+                    ops.push(Op::Setsid { actor });
+                    self.setsid_done.insert(actor);
+                }
+                Some(k) => {
+                    self.fork(actor, k, ops);
+                    self.created.insert(k);
+                    self.run(k, ops);
+                }
+            }
+        }
+    }
+
+    /// Can `actor` not fork `k` yet? The namespace it is born in must
+    /// have its init, and a group it must inherit must exist.
+    fn blocked(&self, actor: Id, k: Id) -> bool {
+        let into = self.sk.birth_ns(k);
+        if into != OUTSIDE && into != actor && !self.created.contains(&into) {
+            return true;
+        }
+        if let Some((g, _)) = self.group_to_join(actor, k) {
+            if g != actor && self.sk.nodes.contains_key(&g) {
+                let setsid = self.sk.nodes[&g].setsid;
+                return !self.created.contains(&g) || (setsid && !self.setsid_done.contains(&g));
+            }
+        }
+        false
+    }
+
+    /// The group `actor` joins right before forking `k`, if any.
+    fn group_to_join(&self, actor: Id, k: Id) -> Option<(Id, usize)> {
+        let sk = self.sk;
+        let (g, glen) = (self.bg)(k)?;
+        let nameable = sk.nodes.get(&actor).is_some_and(|a| a.pids.len() <= glen);
+        let leads = sk.nodes.get(&actor).is_some_and(|a| a.setsid) && g == actor;
+        (nameable && !leads).then_some((g, glen))
+    }
+
+    fn fork(&self, actor: Id, k: Id, ops: &mut Vec<Op>) {
+        let sk = self.sk;
+        let n = &sk.nodes[&k];
+        if let Some((g, _)) = self.group_to_join(actor, k) {
+            let founded = ops
+                .iter()
+                .any(|o| matches!(o, Op::Setpgid { actor: a, pgid: p } if *a == g && *p == g));
+            let setsid = sk.nodes.get(&g).is_some_and(|n| n.setsid);
+            if g != actor && !founded && self.created.contains(&g) && !setsid {
+                ops.push(Op::Setpgid { actor: g, pgid: g });
+            }
+            ops.push(Op::Setpgid { actor, pgid: g });
+        }
+        let own = sk.nodes.get(&actor).and_then(|a| a.ns.last().copied()).unwrap_or(OUTSIDE);
+        let into = sk.birth_ns(k);
+        let setns = actor != OUTSIDE && into != own;
+        if setns {
+            ops.push(Op::Setns { actor, ns: into });
+        }
+        ops.push(Op::Fork {
+            actor,
+            child: k,
+            pids: n.pids.clone(),
+            new_pidns: n.new_pidns,
+            clone_parent: n.clone_parent,
+        });
+        if setns {
+            ops.push(Op::Setns { actor, ns: own });
+        }
     }
 }
 
@@ -246,63 +450,49 @@ pub fn lower(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Plan, Refusal
         }
     }
     let birth_group = |k: Id| req.get(&k).copied();
-    fn create(
-        sk: &Skeleton,
-        actor: Id,
-        ops: &mut Vec<Op>,
-        bg: &dyn Fn(Id) -> Option<(Id, usize)>,
-    ) {
-        let kids = sk.kids(actor);
-        let setsid = sk.nodes.get(&actor).is_some_and(|n| n.setsid);
-        let (mut before, after): (Vec<Id>, Vec<Id>) = kids
-            .iter()
-            .partition(|k| !(setsid && sk.nodes[k].birth == Some(actor)));
-        // Children that inherit a group from outside the namespace come
-        // before the creator joins any group for the others.
-        before.sort_by_key(|k| match bg(*k) {
-            Some((OUTSIDE, _)) => 0,
-            None => 1,
-            Some(_) => 2,
-        });
-        let fork = |k: Id, ops: &mut Vec<Op>| {
-            let n = &sk.nodes[&k];
-            if let Some((g, glen)) = bg(k) {
-                let nameable = sk.nodes.get(&actor).is_some_and(|a| a.pids.len() <= glen);
-                let leads = sk.nodes.get(&actor).is_some_and(|a| a.setsid) && g == actor;
-                if nameable && !leads {
-                    let forked = |x: Id, ops: &Vec<Op>| {
-                        ops.iter().any(|o| matches!(o, Op::Fork { child, .. } if *child == x))
-                    };
-                    let founded = ops
+    let mut cr = Creation {
+        sk,
+        bg: &birth_group,
+        progs: BTreeMap::new(),
+        created: BTreeSet::new(),
+        setsid_done: BTreeSet::new(),
+        pending: vec![],
+    };
+    cr.run(OUTSIDE, &mut ops);
+    // Forks into a namespace (setns) whose init did not exist yet when
+    // their creator came to them: resume until nothing is left.
+    while !cr.pending.is_empty() {
+        let waiting = std::mem::take(&mut cr.pending);
+        let before = ops.len();
+        for a in &waiting {
+            cr.run(*a, &mut ops);
+        }
+        if ops.len() == before {
+            let what: Vec<String> = waiting
+                .iter()
+                .map(|a| {
+                    let left: Vec<String> = cr.progs[a]
                         .iter()
-                        .any(|o| matches!(o, Op::Setpgid { actor: a, pgid: p } if *a == g && *p == g));
-                    if g != actor && !founded && forked(g, ops) && !sk.nodes[&g].setsid {
-                        ops.push(Op::Setpgid { actor: g, pgid: g });
-                    }
-                    ops.push(Op::Setpgid { actor, pgid: g });
-                }
-            }
-            ops.push(Op::Fork {
-                actor,
-                child: k,
-                pids: n.pids.clone(),
-                new_pidns: n.new_pidns,
-                clone_parent: false,
-            });
-        };
-        for k in before {
-            fork(k, ops);
-            create(sk, k, ops, bg);
-        }
-        if setsid {
-            ops.push(Op::Setsid { actor });
-        }
-        for k in after {
-            fork(k, ops);
-            create(sk, k, ops, bg);
+                        .filter(|(_, done)| !done)
+                        .map(|(st, _)| match st {
+                            Step::Setsid => "setsid".to_string(),
+                            Step::Fork(k) => format!(
+                                "fork {k} (in the namespace of {}{})",
+                                sk.birth_ns(*k),
+                                cr.group_to_join(*a, *k)
+                                    .map_or(String::new(), |(g, _)| format!(", in group {g}"))
+                            ),
+                        })
+                        .collect();
+                    format!("{a}: {}", left.join(", "))
+                })
+                .collect();
+            return Err(Refusal::Unrestorable(format!(
+                "no creation order: {} (a namespace or group it needs is made only later)",
+                what.join("; ")
+            )));
         }
     }
-    create(sk, OUTSIDE, &mut ops, &birth_group);
 
     // B. process groups
     let mut group_helpers = vec![];
@@ -445,6 +635,11 @@ pub fn lower(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Plan, Refusal
                     tids: th.clone(),
                 });
             }
+        }
+    }
+    for &id in &members {
+        if t.p(id).leader_gone {
+            ops.push(Op::LeaderExit { actor: id });
         }
     }
     let _ = alloc;

@@ -34,8 +34,18 @@ use crate::plan::{lower, verify_exact, Alloc, Node, Plan, Refusal, Role, Skeleto
 use std::collections::BTreeMap;
 
 pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
+    let plan = plan_unverified(t)?;
+    verify_exact(t, &plan)?;
+    Ok(plan)
+}
+
+/// The plan, not yet checked on the model.
+pub fn plan_unverified(t: &Tree) -> Result<Plan, Refusal> {
     if !t.dump.has_caba() {
         return Err(Refusal::NoCaba);
+    }
+    if let Some(why) = t.unsupported.first() {
+        return Err(Refusal::Unrestorable(why.clone()));
     }
     let caba = |id: Id| t.caba(id).unwrap_or(OUTSIDE);
     // The CABA chain of every process, nearest first, ending with OUTSIDE.
@@ -51,16 +61,33 @@ pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
         }
     };
 
-    // 1. The parent is a proper CABA-ancestor.
+    // 1. The parent is a proper CABA-ancestor, or the init of one of the
+    // process's pid namespaces: a process whose creator entered the
+    // namespace with setns() (or unshare()) goes to that namespace's init
+    // when its parent dies, and that init need not be on its creator chain.
     for id in t.ids() {
         if id == t.root {
             continue;
         }
         let q = t.p(id).ppid;
-        if !chain(id).contains(&q) {
-            return Err(Refusal::Unrestorable(format!(
-                "parent {q} of {id} is not on its CABA chain {:?}: only setns() into the \
-                 namespace makes that, and this restorer does not re-enact setns",
+        if !chain(id).contains(&q) && !t.ns[&id].contains(&q) {
+            // The chain may leave the tree through a CABA that is not in
+            // it (a zombie reparented to a reaper outside the tree).
+            let mut x = id;
+            while x != OUTSIDE {
+                let c = t.p(x).caba.as_ref().map_or(0, |c| c[0]);
+                if c != OUTSIDE && !t.contains(c) && x != t.root {
+                    return Err(Refusal::Unrestorable(format!(
+                        "the CABA {c} of {x} is not in the tree (it left it, as a zombie \
+                         reparented to a reaper outside, say), and {id}'s parent {q} is \
+                         not on the part of the chain that is"
+                    )));
+                }
+                x = caba(x);
+            }
+            return Err(Refusal::Inconsistent(format!(
+                "parent {q} of {id} is neither on its CABA chain {:?} nor the init of one of \
+                 its pid namespaces",
                 chain(id)
             )));
         }
@@ -175,6 +202,8 @@ pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
             setsid: t.ids().any(|i| t.p(i).sid_id() == 1),
             birth: None,
             new_pidns: true,
+            clone_parent: false,
+            ns: vec![1],
         })?;
     }
     let actor_of = |x: Id| if x == OUTSIDE { outside_actor } else { x };
@@ -210,6 +239,8 @@ pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
             setsid: true,
             birth: None,
             new_pidns: false,
+            clone_parent: false,
+            ns: if a == OUTSIDE { vec![1] } else { t.ns[&a].clone() },
         })?;
     }
     for id in t.ids() {
@@ -228,20 +259,60 @@ pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
                     setsid: p.sid_id() == id,
                     birth,
                     new_pidns: true,
+                    clone_parent: false,
+                    ns: t.ns[&id].clone(),
                 })?;
                 continue;
             }
         } else if via != p.ppid {
-            let levels = p.pids.len() - nested_init as usize;
-            let h = alloc.pids(levels);
+            // The helper lives in the parent's namespace: its exit hands
+            // its children to a subreaper ancestor at its own level or to
+            // its namespace's init, the parent either way.
+            let q = p.ppid;
+            let hns = t.ns[&q].clone();
+            let vns = sk.nodes.get(&via).map_or_else(|| t.ns[&via].clone(), |n| n.ns.clone());
+            // Created directly by its parent (no helper, no session helper)?
+            let direct = |x: Id| {
+                x != t.root
+                    && t.contains(x)
+                    && !top.contains_key(&x)
+                    && actor_of(caba(x)) == t.p(x).ppid
+            };
+            if !hns.starts_with(&vns) && direct(via) && t.p(via).ppid == q && !t.p(via).is_ns_init() {
+                // No helper can be made in q's namespace from via's
+                // (setns enters only namespaces below): CLONE_PARENT gives
+                // the child via's parent q right away, as it did the first
+                // time.
+                sk.add(Node {
+                    id,
+                    pids: p.pids.clone(),
+                    role: Role::Present,
+                    creator: via,
+                    setsid: p.sid_id() == id,
+                    birth,
+                    new_pidns: nested_init,
+                    clone_parent: true,
+                    ns: t.ns[&id].clone(),
+                })?;
+                continue;
+            }
+            if !hns.starts_with(&vns) {
+                return Err(Refusal::Unrestorable(format!(
+                    "the parent {q} of {id} is in an outer pid namespace than {via}, which \
+                     must create {id}: no helper that {via} can create hands {id} to {q}"
+                )));
+            }
+            let h = alloc.pids(hns.len());
             sk.add(Node {
                 id: h[0],
                 pids: h.clone(),
-                role: Role::Helper(format!("creates {id} and exits so that it goes to {}", p.ppid)),
+                role: Role::Helper(format!("creates {id} and exits so that it goes to {q}")),
                 creator: via,
                 setsid: false,
                 birth,
                 new_pidns: false,
+                clone_parent: false,
+                ns: hns,
             })?;
             creator = h[0];
         }
@@ -253,10 +324,11 @@ pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
             setsid: p.sid_id() == id,
             birth,
             new_pidns: nested_init,
+            clone_parent: false,
+            ns: t.ns[&id].clone(),
         })?;
     }
     let mut plan = lower(t, &sk, &mut alloc)?;
     plan.planner = "caba".into();
-    verify_exact(t, &plan)?;
     Ok(plan)
 }

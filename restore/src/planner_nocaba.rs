@@ -22,6 +22,9 @@ use crate::plan::{lower, Alloc, Node, Plan, Refusal, Role, Skeleton};
 use std::collections::BTreeMap;
 
 pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
+    if let Some(why) = t.unsupported.first() {
+        return Err(Refusal::Unrestorable(why.clone()));
+    }
     let mut alloc = Alloc::new(t.used_numbers());
     let outside_actor = if t.root_is_init() { OUTSIDE } else { 1 };
     let sid = |id: Id| t.p(id).sid_id();
@@ -53,6 +56,8 @@ pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
                 setsid: false,
                 birth: Some(s),
                 new_pidns: false,
+                clone_parent: false,
+                ns: t.ns[&s].clone(),
             });
             helper_sid.insert(h, s);
             rp.insert(h, s);
@@ -62,6 +67,7 @@ pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
             1
         } else {
             let pids = crate::dump::leader_pids(&t.p(c).sid);
+            let ns = t.ns[&c][..pids.len()].to_vec();
             helpers.push(Node {
                 id: s,
                 pids,
@@ -70,6 +76,8 @@ pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
                 setsid: true,
                 birth: None,
                 new_pidns: false,
+                clone_parent: false,
+                ns,
             });
             helper_sid.insert(s, s);
             rp.insert(s, t.root);
@@ -132,6 +140,8 @@ pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
             setsid: session_1_on_init || t.ids().any(|i| sid(i) == 1),
             birth: None,
             new_pidns: true,
+            clone_parent: false,
+            ns: vec![1],
         })?;
     }
     for id in t.ids() {
@@ -149,6 +159,8 @@ pub fn plan(t: &Tree) -> Result<Plan, Refusal> {
             setsid: s == id,
             birth,
             new_pidns: p.is_ns_init() && (p.pids.len() > 1 || id == t.root),
+            clone_parent: false,
+            ns: t.ns[&id].clone(),
         })?;
         for h in helpers.iter().filter(|h| h.creator == id) {
             sk.add(h.clone())?;

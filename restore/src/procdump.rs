@@ -156,6 +156,7 @@ pub fn dump(root: i32, subreapers: &[i32], mode: CabaMode) -> Result<Dump, Strin
                 .into(),
         );
     }
+    let chains = ns_chains(&order, &st, root, root_level);
     let mut processes = vec![];
     for &pid in &order {
         let s = &st[&pid];
@@ -179,9 +180,28 @@ pub fn dump(root: i32, subreapers: &[i32], mode: CabaMode) -> Result<Dump, Strin
             "nscaba" => s.nscaba.as_ref().map(|v| cut(v)),
             _ => None,
         };
-        let zombie = s.state == 'Z' || s.state == 'X';
         let mut ts: Vec<Vec<i32>> = threads[&pid].iter().map(|t| cut(t)).collect();
         ts.sort();
+        // A zombie main thread with other threads running is a live
+        // process whose leader is gone.
+        let dead_leader = s.state == 'Z' || s.state == 'X';
+        let zombie = dead_leader && ts.is_empty();
+        let leader_gone = dead_leader && !ts.is_empty();
+        let nsinits = if pid == root {
+            vec![]
+        } else {
+            let own = &chains[&pid];
+            let parent = chains.get(&s.ppid).cloned().unwrap_or_default();
+            let mut derived = parent.clone();
+            if pids.len() == parent.len() + 1 && pids.last() == Some(&1) {
+                derived.push(pids[0]);
+            }
+            if *own == derived {
+                vec![]
+            } else {
+                own.clone()
+            }
+        };
         processes.push(Proc {
             pids,
             ppid: if pid == root { 0 } else { id_of.get(&s.ppid).copied().unwrap_or(0) },
@@ -191,6 +211,8 @@ pub fn dump(root: i32, subreapers: &[i32], mode: CabaMode) -> Result<Dump, Strin
             zombie,
             subreaper: subreapers.contains(&pid),
             threads: if zombie { vec![] } else { ts },
+            nsinits,
+            leader_gone,
         });
     }
     Ok(Dump {
@@ -198,6 +220,91 @@ pub fn dump(root: i32, subreapers: &[i32], mode: CabaMode) -> Result<Dump, Strin
         caba_source: source.into(),
         processes,
     })
+}
+
+/// Inode of a namespace file.
+fn ns_inode(path: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+/// Inode of the parent of the pid namespace of `pid` (NS_GET_PARENT).
+fn parent_ns_inode(pid: i32) -> Option<u64> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::fs::MetadataExt;
+    const NS_GET_PARENT: libc::c_ulong = 0xb7 << 8 | 2;
+    let f = std::fs::File::open(format!("/proc/{pid}/ns/pid")).ok()?;
+    // SAFETY: an ioctl without argument on an fd we own; it returns a new fd.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_PARENT as _) };
+    if r < 0 {
+        return None;
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    let parent = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(r) });
+    parent.metadata().ok().map(|m| m.ino())
+}
+
+/// The pid namespace chain of every process (keys: root-level pid of the
+/// namespace's init, 1 for the root's namespace, 0 for a namespace whose
+/// init is not in the tree), from the namespace inodes; where the kernel
+/// does not say, derived from the parent.
+fn ns_chains(
+    order: &[i32],
+    st: &BTreeMap<i32, Status>,
+    root: i32,
+    root_level: usize,
+) -> BTreeMap<i32, Vec<Id>> {
+    let levels = |p: i32| st[&p].nspid.len() - root_level;
+    let id = |p: i32| st[&p].nspid[root_level];
+    let is_init = |p: i32| levels(p) > 1 && st[&p].nspid.last() == Some(&1);
+    let ino: BTreeMap<i32, Option<u64>> = order
+        .iter()
+        .map(|&p| (p, ns_inode(&format!("/proc/{p}/ns/pid"))))
+        .collect();
+    // namespace inode -> (key, chain)
+    let mut known: BTreeMap<u64, Vec<Id>> = BTreeMap::new();
+    if let Some(i) = ino[&root] {
+        known.insert(i, vec![1]);
+    }
+    // Inits, outer ones first (fewer levels), so that their parent
+    // namespace is known when they come.
+    let mut inits: Vec<i32> = order.iter().copied().filter(|&p| is_init(p)).collect();
+    inits.sort_by_key(|&p| levels(p));
+    for &p in &inits {
+        let (Some(own), Some(parent)) = (ino[&p], parent_ns_inode(p)) else {
+            continue;
+        };
+        if let Some(c) = known.get(&parent).cloned() {
+            if c.len() + 1 == levels(p) {
+                let mut c = c;
+                c.push(id(p));
+                known.insert(own, c);
+            }
+        }
+    }
+    let mut out: BTreeMap<i32, Vec<Id>> = BTreeMap::new();
+    for &p in order {
+        let from_ino = ino[&p].and_then(|i| known.get(&i).cloned());
+        let chain = match from_ino {
+            Some(c) if c.len() == levels(p) => c,
+            _ => {
+                // Derive from the parent (order is parents first).
+                let parent = out.get(&st[&p].ppid).cloned().unwrap_or_else(|| vec![1]);
+                let mut c = parent;
+                if p != root && is_init(p) && levels(p) == c.len() + 1 {
+                    c.push(id(p));
+                }
+                if p == root {
+                    c = vec![1];
+                }
+                // An unknown namespace: pad with 0 (its init is not in the tree).
+                c.resize(levels(p), 0);
+                c
+            }
+        };
+        out.insert(p, chain);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -193,7 +193,7 @@ fn inconsistent_dumps_rejected() {
     d.processes[2].caba = Some(vec![1]);
     d.processes[2].ppid = 2;
     let t = Tree::new(&d).unwrap();
-    assert!(matches!(planner_caba::plan(&t), Err(Refusal::Unrestorable(r)) if r.contains("setns")));
+    assert!(matches!(planner_caba::plan(&t), Err(Refusal::Inconsistent(r)) if r.contains("CABA chain")));
     // Session rules that only CABA can check.
     let mut d = base();
     d.processes[2].caba = Some(vec![1]); // 3 in session 2, but born from 1
@@ -250,5 +250,42 @@ fn thousand_processes_plan() {
         Ok(p) => assert!(simulate(&t, &p).unwrap().is_empty()),
         Err(Refusal::Unrestorable(_)) => {}
         Err(e) => panic!("{e}"),
+    }
+}
+
+/// Print one random history, its dump and both plans:
+/// CABA_SEED=N cargo test show_seed -- --ignored --nocapture
+#[test]
+#[ignore]
+fn show_seed() {
+    let seed: u64 = std::env::var("CABA_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let shape = Shape {
+        root_is_init: !seed.is_multiple_of(3),
+        ..Shape::small(10 + (seed % 40) as usize)
+    };
+    let h = random(seed, shape);
+    for op in &h.ops {
+        println!("{op}");
+    }
+    let t = tree_of(&h);
+    for p in &t.dump.processes {
+        println!(
+            "{:?} ppid {} pgid {:?} sid {:?} caba {:?} z {} sr {} ns {:?}{}",
+            p.pids, p.ppid, p.pgid, p.sid, p.caba, p.zombie, p.subreaper, t.ns[&p.id()],
+            if p.leader_gone { " leader gone" } else { "" }
+        );
+    }
+    for name in ["caba", "nocaba"] {
+        let p = if name == "caba" { planner_caba::plan_unverified(&t) } else { planner_nocaba::plan(&t) };
+        match p {
+            Ok(p) => {
+                println!("{name} plan:");
+                for op in &p.ops {
+                    println!("  {op}");
+                }
+                println!("  -> {:?}", simulate(&t, &p).map(|d| d.iter().map(|x| x.to_string()).collect::<Vec<_>>()));
+            }
+            Err(e) => println!("{name}: {e}"),
+        }
     }
 }
