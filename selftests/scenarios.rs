@@ -772,6 +772,14 @@ pub fn pidfd_info_caba_supported() -> TestResult {
         0,
     )?;
     ensure_eq("tgid with the VER3 size", old.tgid as i32, b)?;
+    // A struct too small for the field gets no bit for it, asked or not.
+    let old = sys::pidfd_get_info_ver3(&fd, sys::PIDFD_INFO_CABA)
+        .map_err(|e| format!("PIDFD_GET_INFO with the VER3 size asking for CABA: {e}"))?;
+    ensure_eq(
+        "PIDFD_INFO_CABA asked for with the VER3 size",
+        old.mask & sys::PIDFD_INFO_CABA,
+        0,
+    )?;
     done(w)
 }
 
