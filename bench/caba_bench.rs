@@ -320,6 +320,15 @@ fn status_reads(n: usize, sweeps: usize, children: usize) {
         read_into("/proc/self/status", &mut buf);
     }));
 
+    // pid 1's CABA is init_task, which has no pid: the series prints the
+    // NScaba line but runs no ptrace check. Against status_other_root, this
+    // tells the check's cost from the line's.
+    read_into("/proc/1/status", &mut buf);
+    note(&format!("status_init: NScaba of pid 1 read as root: {:?}", nscaba(&buf)));
+    emit_op("status_init_root", per_op(n, || {
+        read_into("/proc/1/status", &mut buf);
+    }));
+
     let (hold_r, hold_w) = sys::pipe().expect("pipe");
     let root_target = sleeper(&hold_r, false);
     let user_target = sleeper(&hold_r, true);
@@ -364,6 +373,7 @@ fn status_reads(n: usize, sweeps: usize, children: usize) {
     let mut procs = 0;
     let mut visible = 0;
     let mut kthreads = 0;
+    let mut by_caba = std::collections::BTreeMap::new();
     for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -371,13 +381,17 @@ fn status_reads(n: usize, sweeps: usize, children: usize) {
             continue;
         }
         procs += 1;
-        if nscaba(&buf).is_some_and(|c| c != 0) {
+        let caba = nscaba(&buf);
+        if caba.is_some_and(|c| c != 0) {
             visible += 1;
         }
-        if std::str::from_utf8(&buf).is_ok_and(|t| t.contains("\nKthread:\t1")) {
+        let kthread = std::str::from_utf8(&buf).is_ok_and(|t| t.contains("\nKthread:\t1"));
+        if kthread {
             kthreads += 1;
         }
+        *by_caba.entry((caba, kthread)).or_insert(0) += 1;
     }
+    note(&format!("sweep census (CABA pid, kernel thread) -> processes: {by_caba:?}"));
     emit("sweep_procs", procs);
     emit("sweep_kthreads", kthreads);
     emit("sweep_caba_visible", visible);
