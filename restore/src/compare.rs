@@ -78,6 +78,7 @@ pub fn compare(want: &Dump, got: &Dump) -> Vec<Diff> {
         field("subreaper", a.subreaper.to_string(), b.subreaper.to_string());
         let ts = |p: &Proc| format!("{:?}", p.threads.iter().collect::<BTreeSet<_>>());
         field("threads", ts(a), ts(b));
+        field("pidns", format!("{:?}", a.nsinits), format!("{:?}", b.nsinits));
     }
     for id in g.keys() {
         if !w.contains_key(id) {

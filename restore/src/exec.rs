@@ -12,7 +12,9 @@
 //! Everything lives in one new pid namespace whose init is the restorer's
 //! only child, with PR_SET_PDEATHSIG: killing it (teardown, any error, the
 //! restorer's own death) kills the whole namespace, so no process is left
-//! behind on any path.
+//! behind on any path. SIGTERM, SIGINT and SIGHUP make the restorer tear
+//! down and exit; see `Restored::teardown` for the one way a namespace can
+//! fail to die (an init in a group led from inside its namespace).
 
 use crate::dump::Id;
 use crate::plan::{Op, Plan};
@@ -22,6 +24,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 
 const CHAN_FD: RawFd = 3;
+/// What the restored namespace's init gets when the restorer dies.
+const PARENT_DEATH_SIGNAL: libc::c_int = libc::SIGUSR2;
+
+extern "C" fn init_on_parent_death(_: libc::c_int) {
+    // SAFETY: async-signal-safe syscalls only. setpgid fails harmlessly
+    // for a session leader, which leads its own group already.
+    unsafe {
+        libc::setpgid(0, 0);
+        libc::_exit(10);
+    }
+}
 const REPLY_MS: i32 = 120_000;
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -116,8 +129,12 @@ fn reply_bytes(r: &Reply) -> Vec<u8> {
 fn become_agent(chan: OwnedFd) -> ! {
     let raw = chan.into_raw_fd();
     // SAFETY: plain fd syscalls on fds this process owns; the agent owns
-    // no Rust object that refers to the closed fds.
+    // no Rust object that refers to the closed fds. The restorer's
+    // termination handlers are not for agents.
     unsafe {
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
         if libc::dup2(raw, CHAN_FD) < 0 {
             libc::_exit(7);
         }
@@ -315,7 +332,14 @@ impl Restored {
         if pid == 0 {
             // SAFETY: plain syscalls in the new child; on failure it exits.
             unsafe {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
+                // On the restorer's death: leave a foreign group first (see
+                // teardown), then exit, which kills the namespace.
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = init_on_parent_death as *const () as libc::sighandler_t;
+                libc::sigemptyset(&mut sa.sa_mask);
+                if libc::sigaction(PARENT_DEATH_SIGNAL, &sa, std::ptr::null_mut()) < 0
+                    || libc::prctl(libc::PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL as libc::c_ulong, 0, 0, 0) < 0
+                {
                     libc::_exit(8);
                 }
                 let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
@@ -555,8 +579,65 @@ fn write_maps(pid: i32) -> Result<(), String> {
     w("gid_map", format!("0 {gid} 1\n"))
 }
 
+/// Level of this process's pid namespace (0: the initial one).
+pub fn own_level() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .map(|v| v.split_whitespace().count().saturating_sub(1))
+        })
+        .unwrap_or(0)
+}
+
+/// Pid namespaces nest at most this deep (MAX_PID_NS_LEVEL).
+const MAX_PID_NS_LEVEL: usize = 32;
+
+/// Why this plan cannot run here, where that is known in advance: the
+/// restored namespace sits one level below ours, so a tree `n` namespaces
+/// deep needs our level + n <= MAX_PID_NS_LEVEL.
+pub fn cannot_run_here(plan: &Plan) -> Option<String> {
+    let deepest = plan
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::Fork { pids, .. } => Some(pids.len()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(1);
+    let here = own_level();
+    (here + deepest > MAX_PID_NS_LEVEL).then(|| {
+        format!(
+            "the tree is {deepest} pid namespaces deep; restored in a new namespace below this \
+             one (level {here}) it would need level {}, and the kernel stops at {MAX_PID_NS_LEVEL}",
+            here + deepest
+        )
+    })
+}
+
+/// Allow as many open files as the hard limit does: the restorer holds a
+/// channel and a pidfd for every process it makes.
+pub fn raise_fd_limit() {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
 /// Run a plan. On any error the partly built tree is torn down.
 pub fn execute(plan: &Plan, userns: bool) -> Result<Restored, String> {
+    if let Some(why) = cannot_run_here(plan) {
+        return Err(why);
+    }
     let mut r = Restored::new(plan.root);
     r.helpers = plan.helpers.len();
     let trace = std::env::var_os("CABA_RESTORE_TRACE").is_some();

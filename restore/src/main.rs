@@ -33,7 +33,7 @@ usage:
   caba-restore plan FILE [--planner caba|nocaba]
   caba-restore restore FILE [--planner caba|nocaba] [--check] [--until-signal]
   caba-restore roundtrip --root PID [--subreapers PID,...] [--planner caba|nocaba|both]
-                         [--stats FILE] [--name NAME]
+                         [--stats FILE] [--name NAME] [-o DUMP]
   caba-restore compare FILE FILE
   caba-restore stats FILE
   caba-restore demo complex-sessions [--planner P] [--stats FILE] [-o DUMP]
@@ -166,6 +166,12 @@ fn run_one(d: &Dump, t: &Tree, planner: &'static str, verbose: bool) -> Outcome 
     };
     o.helpers = plan.helpers.len();
     o.ops = plan.ops.len();
+    if let Some(why) = exec::cannot_run_here(&plan) {
+        o.outcome = "unrestorable";
+        o.reason = format!("not here: {why}");
+        o.total_ms = ms(t0);
+        return o;
+    }
     if planner == "nocaba" {
         if let Err(e) = plan::simulate(t, &plan) {
             o.outcome = "unrestorable";
@@ -280,7 +286,13 @@ fn verdict(outs: &[Outcome]) -> i32 {
 
 fn roundtrip_dump(name: &str, d: &Dump, planners: &[&'static str], stats: Option<&str>) -> Result<i32, String> {
     let t = Tree::new(d).map_err(|e| format!("inconsistent dump: {e}"))?;
-    let outs: Vec<Outcome> = planners.iter().map(|p| run_one(d, &t, p, true)).collect();
+    let mut outs: Vec<Outcome> = vec![];
+    for p in planners {
+        outs.push(run_one(d, &t, p, true));
+        if let Some(sig) = sys::interrupted() {
+            return Err(format!("{name}: interrupted by signal {sig}; the restored tree is gone"));
+        }
+    }
     report(name, d, &outs, stats)?;
     Ok(verdict(&outs))
 }
@@ -400,6 +412,9 @@ fn run(argv: &[String]) -> Result<i32, String> {
             let name = a.opt("--name").map(String::from).unwrap_or_else(|| {
                 std::env::var("CABA_HOOK_TEST").unwrap_or_else(|_| format!("root-{root}"))
             });
+            if let Some(o) = a.opt("-o") {
+                write_out(Some(o), &d.to_json())?;
+            }
             roundtrip_dump(&name, &d, &planners, a.opt("--stats"))
         }
         "compare" => {
@@ -509,6 +524,8 @@ fn demo(a: &Args) -> Result<i32, String> {
 }
 
 fn main() {
+    exec::raise_fd_limit();
+    sys::catch_termination();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match run(&argv) {
         Ok(code) => std::process::exit(code),

@@ -241,7 +241,12 @@ enum Step {
 /// the new one), depth first. A fork into another pid namespace (setns)
 /// whose init is not created yet suspends its creator's program.
 struct Creation<'a> {
-    sk: &'a Skeleton,
+    t: &'a Tree,
+    sk: Skeleton,
+    /// Pids of the dead leader of every group without a leader in the tree.
+    dead_groups: BTreeMap<Id, Vec<i32>>,
+    /// Group helpers made during creation, and their creators.
+    group_helpers: BTreeMap<Id, Id>,
     bg: &'a dyn Fn(Id) -> Option<(Id, usize)>,
     progs: BTreeMap<Id, Vec<(Step, bool)>>,
     created: BTreeSet<Id>,
@@ -251,7 +256,7 @@ struct Creation<'a> {
 
 impl Creation<'_> {
     fn program(&self, actor: Id) -> Vec<Step> {
-        let sk = self.sk;
+        let sk = &self.sk;
         let kids = sk.kids(actor);
         let setsid = sk.nodes.get(&actor).is_some_and(|n| n.setsid);
         let (mut before, after): (Vec<Id>, Vec<Id>) = kids
@@ -355,6 +360,48 @@ impl Creation<'_> {
         }
     }
 
+    /// Stuck: `actor` must fork `k` into a namespace whose init comes
+    /// only later (after the actor's setsid, say). A helper forked now, in
+    /// the actor's present session and group, forks `k` later in its
+    /// place, and exits in phase D, handing `k` to its parent.
+    fn carry(&mut self, actor: Id, alloc: &mut Alloc) -> bool {
+        let Some(prog) = self.progs.get(&actor) else { return false };
+        let Some(i) = prog.iter().position(|(_, done)| !done) else { return false };
+        let Step::Fork(k) = prog[i].0 else { return false };
+        let into = self.sk.birth_ns(k);
+        let ns_blocked = into != OUTSIDE && into != actor && !self.created.contains(&into);
+        let Some(an) = self.sk.nodes.get(&actor) else { return false };
+        if !ns_blocked || self.sk.nodes[&k].clone_parent {
+            return false;
+        }
+        let pids = alloc.pids(an.pids.len());
+        let h = pids[0];
+        let node = Node {
+            id: h,
+            pids,
+            role: Role::Helper(format!("forks {k} into the namespace of {into} for {actor}, later")),
+            creator: actor,
+            setsid: false,
+            birth: self.sk.nodes[&k].birth,
+            new_pidns: false,
+            clone_parent: false,
+            ns: an.ns.clone(),
+        };
+        let at = self.sk.order.iter().position(|&x| x == k).unwrap_or(self.sk.order.len());
+        if self.sk.add(node).is_err() {
+            return false;
+        }
+        self.sk.order.pop();
+        self.sk.order.insert(at, h);
+        if let Some(n) = self.sk.nodes.get_mut(&k) {
+            n.creator = h;
+        }
+        if let Some(p) = self.progs.get_mut(&actor) {
+            p[i].0 = Step::Fork(h);
+        }
+        true
+    }
+
     /// Can `actor` not fork `k` yet? The namespace it is born in must
     /// have its init, and a group it must inherit must exist.
     fn blocked(&self, actor: Id, k: Id) -> bool {
@@ -373,28 +420,47 @@ impl Creation<'_> {
 
     /// The group `actor` joins right before forking `k`, if any.
     fn group_to_join(&self, actor: Id, k: Id) -> Option<(Id, usize)> {
-        let sk = self.sk;
+        let sk = &self.sk;
         let (g, glen) = (self.bg)(k)?;
         let nameable = sk.nodes.get(&actor).is_some_and(|a| a.pids.len() <= glen);
         let leads = sk.nodes.get(&actor).is_some_and(|a| a.setsid) && g == actor;
         (nameable && !leads).then_some((g, glen))
     }
 
-    fn fork(&self, actor: Id, k: Id, ops: &mut Vec<Op>) {
-        let sk = self.sk;
-        let n = &sk.nodes[&k];
+    fn fork(&mut self, actor: Id, k: Id, ops: &mut Vec<Op>) {
+        let n = self.sk.nodes[&k].clone();
         if let Some((g, _)) = self.group_to_join(actor, k) {
             let founded = ops
                 .iter()
                 .any(|o| matches!(o, Op::Setpgid { actor: a, pgid: p } if *a == g && *p == g));
-            let setsid = sk.nodes.get(&g).is_some_and(|n| n.setsid);
+            let setsid = self.sk.nodes.get(&g).is_some_and(|n| n.setsid);
             if g != actor && !founded && self.created.contains(&g) && !setsid {
                 ops.push(Op::Setpgid { actor: g, pgid: g });
             }
+            // A group whose leader is dead and that only processes of
+            // nested namespaces (which cannot name it) are in: a helper with
+            // the leader's pid, made by the creator, founds it (it goes in
+            // phase C).
+            let dead = g != actor && !self.sk.nodes.contains_key(&g) && !self.t.contains(g);
+            if dead && !self.group_helpers.contains_key(&g) {
+                if let Some(pids) = self.dead_groups.get(&g) {
+                    if self.sk.nodes.get(&actor).is_some_and(|a| a.pids.len() == pids.len()) {
+                        ops.push(Op::Fork {
+                            actor,
+                            child: g,
+                            pids: pids.clone(),
+                            new_pidns: false,
+                            clone_parent: false,
+                        });
+                        ops.push(Op::Setpgid { actor: g, pgid: g });
+                        self.group_helpers.insert(g, actor);
+                    }
+                }
+            }
             ops.push(Op::Setpgid { actor, pgid: g });
         }
-        let own = sk.nodes.get(&actor).and_then(|a| a.ns.last().copied()).unwrap_or(OUTSIDE);
-        let into = sk.birth_ns(k);
+        let own = self.sk.nodes.get(&actor).and_then(|a| a.ns.last().copied()).unwrap_or(OUTSIDE);
+        let into = self.sk.birth_ns(k);
         let setns = actor != OUTSIDE && into != own;
         if setns {
             ops.push(Op::Setns { actor, ns: into });
@@ -412,22 +478,70 @@ impl Creation<'_> {
     }
 }
 
+/// A process whose group cannot be named in its own namespace (the leader
+/// lives further out) inherits it at birth from its creator, which joins
+/// the group right before the fork (see [`lower`]). Where that creator is a
+/// process of the tree that could not leave the group again (it is a
+/// session leader, or its own group cannot be named from its namespace
+/// either), a helper in its place joins the group and forks, then exits
+/// and leaves the child to it.
+fn group_carriers(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Skeleton, Refusal> {
+    let mut sk = sk.clone();
+    for k in t.ids() {
+        let p = t.p(k);
+        let g = p.pgid_id();
+        if p.pgid[p.level()] != 0 || g == OUTSIDE {
+            continue;
+        }
+        let glen = leader_pids(&p.pgid).len();
+        let (mut child, mut c) = (k, sk.nodes[&k].creator);
+        while let Some(n) = sk.nodes.get(&c) {
+            if n.pids.len() <= glen {
+                break;
+            }
+            (child, c) = (c, n.creator);
+        }
+        let Some(cn) = sk.nodes.get(&c) else { continue };
+        if cn.role != Role::Present || !t.contains(c) {
+            continue;
+        }
+        let cp = t.p(c);
+        let stuck = cp.pgid_id() != g && (cp.sid_id() == c || cp.pgid[cp.level()] == 0);
+        if !stuck {
+            continue;
+        }
+        let pids = alloc.pids(cn.pids.len());
+        let h = pids[0];
+        let node = Node {
+            id: h,
+            pids,
+            role: Role::Helper(format!("joins group {g} to pass it on to {child}, for {c}")),
+            creator: c,
+            setsid: false,
+            birth: sk.nodes[&child].birth,
+            new_pidns: false,
+            clone_parent: false,
+            ns: cn.ns.clone(),
+        };
+        let at = sk.order.iter().position(|&x| x == child).unwrap_or(sk.order.len());
+        sk.add(node)?;
+        sk.order.pop();
+        sk.order.insert(at, h);
+        if let Some(n) = sk.nodes.get_mut(&child) {
+            n.creator = h;
+        }
+    }
+    Ok(sk)
+}
+
 /// Turn a skeleton into ops: creation (depth first, each creator's setsid
 /// between the children born in its old session and those born in its
 /// own), process groups, helper exits with the reparenting they are for
 /// (deepest first, the target made a child subreaper for the moment),
 /// final subreaper flags, zombies' exits, threads.
 pub fn lower(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Plan, Refusal> {
+    let sk = &group_carriers(t, sk, alloc)?;
     let mut ops = vec![];
-    let mut helpers = BTreeMap::new();
-    for n in sk.nodes.values() {
-        if let Role::Helper(why) = &n.role {
-            helpers.insert(n.id, why.clone());
-        }
-        if n.role == Role::InitHelper {
-            helpers.insert(n.id, "init of the restored pid namespace".into());
-        }
-    }
     // A. creation. A process whose group is not nameable in its own
     // namespace (its leader lives further out) can only inherit it: its
     // creator joins that group just before the fork.
@@ -450,8 +564,23 @@ pub fn lower(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Plan, Refusal
         }
     }
     let birth_group = |k: Id| req.get(&k).copied();
+    let mut dead_groups: BTreeMap<Id, Vec<i32>> = BTreeMap::new();
+    for k in t.ids() {
+        let p = t.p(k);
+        let g = p.pgid_id();
+        if g != OUTSIDE && !t.contains(g) && !sk.nodes.contains_key(&g) {
+            let pids = leader_pids(&p.pgid);
+            let e = dead_groups.entry(g).or_default();
+            if pids.len() > e.len() {
+                *e = pids;
+            }
+        }
+    }
     let mut cr = Creation {
-        sk,
+        t,
+        sk: sk.clone(),
+        dead_groups,
+        group_helpers: BTreeMap::new(),
         bg: &birth_group,
         progs: BTreeMap::new(),
         created: BTreeSet::new(),
@@ -467,6 +596,10 @@ pub fn lower(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Plan, Refusal
         for a in &waiting {
             cr.run(*a, &mut ops);
         }
+        if ops.len() == before && waiting.iter().any(|a| cr.carry(*a, alloc)) {
+            cr.pending = waiting;
+            continue;
+        }
         if ops.len() == before {
             let what: Vec<String> = waiting
                 .iter()
@@ -478,7 +611,7 @@ pub fn lower(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Plan, Refusal
                             Step::Setsid => "setsid".to_string(),
                             Step::Fork(k) => format!(
                                 "fork {k} (in the namespace of {}{})",
-                                sk.birth_ns(*k),
+                                cr.sk.birth_ns(*k),
                                 cr.group_to_join(*a, *k)
                                     .map_or(String::new(), |(g, _)| format!(", in group {g}"))
                             ),
@@ -495,7 +628,21 @@ pub fn lower(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Plan, Refusal
     }
 
     // B. process groups
-    let mut group_helpers = vec![];
+    let made_early = std::mem::take(&mut cr.group_helpers);
+    let sk = &cr.sk;
+    let mut helpers = BTreeMap::new();
+    for n in sk.nodes.values() {
+        if let Role::Helper(why) = &n.role {
+            helpers.insert(n.id, why.clone());
+        }
+        if n.role == Role::InitHelper {
+            helpers.insert(n.id, "init of the restored pid namespace".into());
+        }
+    }
+    for g in made_early.keys() {
+        helpers.insert(*g, format!("leader of group {g} (dead), inherited across a pid namespace"));
+    }
+    let mut group_helpers: Vec<(Id, Id)> = made_early.iter().map(|(&g, &c)| (c, g)).collect();
     let mut founders: BTreeSet<Id> = BTreeSet::new();
     let members: Vec<Id> = t.ids().collect();
     let mut groups: BTreeMap<Id, Vec<Id>> = BTreeMap::new();
@@ -513,8 +660,8 @@ pub fn lower(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Plan, Refusal
             }
             continue;
         }
-        if sk.nodes.get(&g).is_some_and(|n| n.setsid) {
-            continue; // a session helper leads group g already
+        if sk.nodes.get(&g).is_some_and(|n| n.setsid) || made_early.contains_key(&g) {
+            continue; // a session helper or a helper of phase A leads group g already
         }
         // A dead group leader: a helper with its pids, forked by a process
         // of the group's session in the helper's namespace.

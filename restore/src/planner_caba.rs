@@ -93,20 +93,6 @@ pub fn plan_unverified(t: &Tree) -> Result<Plan, Refusal> {
         }
     }
 
-    // A group whose leader has no pid in a member's namespace can only be
-    // inherited at birth; from a dead leader that needs a helper on the
-    // creator chain, which this planner does not place.
-    for id in t.ids() {
-        let p = t.p(id);
-        let g = p.pgid_id();
-        if p.pgid[p.level()] == 0 && g != OUTSIDE && !t.contains(g) {
-            return Err(Refusal::Unrestorable(format!(
-                "{id} inherited group {g} across a pid namespace from its dead leader \
-                 (a group helper on the creator chain is not implemented)"
-            )));
-        }
-    }
-
     // 2. Birth sessions.
     let mut bs: BTreeMap<Id, Id> = BTreeMap::new();
     let set_bs = |y: Id, s: Id, bs: &mut BTreeMap<Id, Id>| -> Result<(), Refusal> {
@@ -175,7 +161,19 @@ pub fn plan_unverified(t: &Tree) -> Result<Plan, Refusal> {
             lca.truncate(n);
         }
         let l = *lca.last().unwrap_or(&OUTSIDE);
-        let a = if ms.contains(&l) { caba(l) } else { l };
+        let mut a = if ms.contains(&l) { caba(l) } else { l };
+        // The helper is born in the leader's namespace: move up to a
+        // creator that can make it there (processes in between were born
+        // in the session too, and left it with setsid).
+        let deepest = ms
+            .iter()
+            .max_by_key(|m| leader_pids(&t.p(**m).sid).len())
+            .copied()
+            .ok_or_else(|| Refusal::Bug("empty session".into()))?;
+        let hchain = t.ns[&deepest][..leader_pids(&t.p(deepest).sid).len()].to_vec();
+        while a != OUTSIDE && !hchain.starts_with(&t.ns[&a]) {
+            a = caba(a);
+        }
         for &m in ms {
             let t_top = walk(m, s, a, &mut bs)?;
             if let Some(o) = top.insert(t_top, s) {
@@ -214,20 +212,22 @@ pub fn plan_unverified(t: &Tree) -> Result<Plan, Refusal> {
             .copied()
             .ok_or_else(|| Refusal::Bug("empty session".into()))?;
         let pids = leader_pids(&t.p(deepest).sid);
-        let hns = t.ns[&deepest][pids.len() - 1];
-        let (ans, alen) = if a == OUTSIDE {
+        let hchain = t.ns[&deepest][..pids.len()].to_vec();
+        let achain = if a == OUTSIDE {
             if t.root_is_init() {
                 return Err(Refusal::Inconsistent(format!(
                     "session {s} has no leader inside the root's namespace"
                 )));
             }
-            (1, 1)
+            vec![1]
         } else {
-            (t.own_ns(a), t.p(a).pids.len())
+            t.ns[&a].clone()
         };
-        if hns != ans || alen != pids.len() {
+        // The helper is born where the leader was: in the creator's
+        // namespace, or (setns) in one below it.
+        if !hchain.starts_with(&achain) {
             return Err(Refusal::Unrestorable(format!(
-                "the dead leader {pids:?} of session {s} lives in another pid namespace \
+                "the dead leader {pids:?} of session {s} lives in an outer pid namespace \
                  than {a}, the process that must create it"
             )));
         }
@@ -240,7 +240,7 @@ pub fn plan_unverified(t: &Tree) -> Result<Plan, Refusal> {
             birth: None,
             new_pidns: false,
             clone_parent: false,
-            ns: if a == OUTSIDE { vec![1] } else { t.ns[&a].clone() },
+            ns: hchain,
         })?;
     }
     for id in t.ids() {
@@ -271,14 +271,18 @@ pub fn plan_unverified(t: &Tree) -> Result<Plan, Refusal> {
             let q = p.ppid;
             let hns = t.ns[&q].clone();
             let vns = sk.nodes.get(&via).map_or_else(|| t.ns[&via].clone(), |n| n.ns.clone());
-            // Created directly by its parent (no helper, no session helper)?
-            let direct = |x: Id| {
-                x != t.root
-                    && t.contains(x)
-                    && !top.contains_key(&x)
-                    && actor_of(caba(x)) == t.p(x).ppid
+            // via's parent while it creates, q itself or a helper that
+            // hands its children to q (ppid(via) == q either way), unless a
+            // dead session leader's helper made via.
+            // A dead session leader's helper has its creator as parent.
+            let parent_then_q = if t.contains(via) {
+                via != t.root && !top.contains_key(&via) && t.p(via).ppid == q && !t.p(via).is_ns_init()
+            } else {
+                sk.nodes
+                    .get(&via)
+                    .is_some_and(|n| n.setsid && matches!(n.role, Role::Helper(_)) && n.creator == q)
             };
-            if !hns.starts_with(&vns) && direct(via) && t.p(via).ppid == q && !t.p(via).is_ns_init() {
+            if !hns.starts_with(&vns) && parent_then_q {
                 // No helper can be made in q's namespace from via's
                 // (setns enters only namespaces below): CLONE_PARENT gives
                 // the child via's parent q right away, as it did the first

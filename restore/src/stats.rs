@@ -8,10 +8,31 @@ struct Count {
     total: usize,
     ok: usize,
     differs: usize,
+    /// Differs in CABA only: exact on what kernels without CABA show.
+    caba_only: usize,
     unrestorable: usize,
     error: usize,
     fields: BTreeMap<String, usize>,
     reasons: BTreeMap<String, usize>,
+    errors: BTreeMap<String, usize>,
+}
+
+/// A reason with its numbers made N, so that alike reasons group.
+fn reason_key(r: &str) -> String {
+    let mut out = String::new();
+    let mut in_num = false;
+    for ch in r.chars() {
+        if ch.is_ascii_digit() {
+            if !in_num {
+                out.push('N');
+            }
+            in_num = true;
+        } else {
+            in_num = false;
+            out.push(ch);
+        }
+    }
+    out.chars().take(160).collect()
 }
 
 pub fn summary(text: &str) -> Result<String, String> {
@@ -25,17 +46,29 @@ pub fn summary(text: &str) -> Result<String, String> {
         let planner = v["planner"].as_str().unwrap_or("?").to_string();
         let c = by.entry(planner).or_default();
         c.total += 1;
+        let reason = reason_key(v["reason"].as_str().unwrap_or(""));
         match v["outcome"].as_str().unwrap_or("?") {
             "ok" => c.ok += 1,
-            "differs" => c.differs += 1,
+            "differs" => {
+                c.differs += 1;
+                let fields: Vec<&str> = v["fields"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.as_str())
+                    .collect();
+                if fields == ["caba"] {
+                    c.caba_only += 1;
+                }
+            }
             "unrestorable" => {
                 c.unrestorable += 1;
-                let r = v["reason"].as_str().unwrap_or("").to_string();
-                // Group reasons by their text before the first digit.
-                let key: String = r.chars().take_while(|ch| !ch.is_ascii_digit()).collect();
-                *c.reasons.entry(key.trim().to_string()).or_default() += 1;
+                *c.reasons.entry(reason).or_default() += 1;
             }
-            _ => c.error += 1,
+            _ => {
+                c.error += 1;
+                *c.errors.entry(reason).or_default() += 1;
+            }
         }
         for f in v["fields"].as_array().into_iter().flatten() {
             *c.fields.entry(f.as_str().unwrap_or("?").to_string()).or_default() += 1;
@@ -56,12 +89,21 @@ pub fn summary(text: &str) -> Result<String, String> {
             pct(c.unrestorable),
             c.error
         );
+        out += &format!(
+            "  exact on the fields kernels without CABA show (PPid, sid, pgid, pids, threads, \
+             zombies, subreapers, pid namespaces): {} ({:.1} %)\n",
+            c.ok + c.caba_only,
+            pct(c.ok + c.caba_only)
+        );
         if !c.fields.is_empty() {
             let f: Vec<String> = c.fields.iter().map(|(k, n)| format!("{k} {n}")).collect();
             out += &format!("  differing fields (trees): {}\n", f.join(", "));
         }
         for (r, n) in &c.reasons {
             out += &format!("  unrestorable x{n}: {r}\n");
+        }
+        for (r, n) in &c.errors {
+            out += &format!("  error x{n}: {r}\n");
         }
     }
     Ok(out)

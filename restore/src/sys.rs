@@ -293,6 +293,37 @@ pub fn recv(sock: RawFd) -> Result<(Vec<u8>, Option<OwnedFd>)> {
     Ok((buf, fd))
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    INTERRUPTED.store(sig, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// SIGTERM, SIGINT and SIGHUP (a `timeout`, ^C, a closed terminal) make
+/// every wait of the restorer fail, so that the tree it built is torn down
+/// on the way out instead of being left to PDEATHSIG. Without SA_RESTART,
+/// so that a blocked poll() returns.
+pub fn catch_termination() {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: a handler that only stores to an atomic; sigaction on a
+        // zeroed, then filled struct.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The termination signal caught, if any.
+pub fn interrupted() -> Option<i32> {
+    match INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
 /// Wait until `fd` is readable; false on timeout.
 pub fn readable(fd: RawFd, ms: i32) -> Result<bool> {
     let mut p = libc::pollfd {
@@ -306,6 +337,9 @@ pub fn readable(fd: RawFd, ms: i32) -> Result<bool> {
         if r < 0 {
             let e = Error::last_os_error();
             if e.raw_os_error() == Some(libc::EINTR) {
+                if let Some(sig) = interrupted() {
+                    return Err(Error::other(format!("interrupted by signal {sig}")));
+                }
                 continue;
             }
             return Err(e);
