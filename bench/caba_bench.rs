@@ -114,7 +114,9 @@ fn idle_us() -> f64 {
         .skip(1)
         .filter_map(|v| v.parse().ok())
         .collect();
-    cpu.get(3).zip(cpu.get(4)).map_or(0.0, |(i, w)| (i + w) as f64 * 1e4)
+    cpu.get(3)
+        .zip(cpu.get(4))
+        .map_or(0.0, |(i, w)| (i + w) as f64 * 1e4)
 }
 
 /// Thread create+join, with its wall (virtual) time split into the process's
@@ -229,8 +231,15 @@ fn exec_program() -> String {
     })()
     .unwrap_or(false);
     if ok && cfg!(target_arch = "x86_64") {
-        note(&format!("exec: {path} ({} bytes, static, on {})", tiny_elf().len(),
-            if sys::is_tmpfs(&path) { "tmpfs" } else { "not tmpfs" }));
+        note(&format!(
+            "exec: {path} ({} bytes, static, on {})",
+            tiny_elf().len(),
+            if sys::is_tmpfs(&path) {
+                "tmpfs"
+            } else {
+                "not tmpfs"
+            }
+        ));
         path
     } else {
         note("exec: the tiny ELF does not run here; /bin/true instead");
@@ -279,7 +288,8 @@ fn as_user(f: impl FnOnce() -> String) -> String {
     .expect("fork");
     drop(w);
     let mut out = String::new();
-    (&r).read_to_string(&mut out).expect("read the child's result");
+    (&r).read_to_string(&mut out)
+        .expect("read the child's result");
     sys::wait_pid(pid).expect("wait");
     out
 }
@@ -302,7 +312,9 @@ fn sweep(buf: &mut Vec<u8>) -> usize {
     for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.bytes().all(|b| b.is_ascii_digit()) && read_into(&format!("/proc/{name}/status"), buf) {
+        if name.bytes().all(|b| b.is_ascii_digit())
+            && read_into(&format!("/proc/{name}/status"), buf)
+        {
             n += 1;
         }
     }
@@ -316,18 +328,27 @@ fn sweep(buf: &mut Vec<u8>) -> usize {
 /// series the ptrace check runs on every read (the worst case).
 fn status_reads(n: usize, sweeps: usize, children: usize) {
     let mut buf = Vec::new();
-    emit_op("status_self", per_op(n, || {
-        read_into("/proc/self/status", &mut buf);
-    }));
+    emit_op(
+        "status_self",
+        per_op(n, || {
+            read_into("/proc/self/status", &mut buf);
+        }),
+    );
 
     // pid 1's CABA is init_task, which has no pid: the series prints the
     // NScaba line but runs no ptrace check. Against status_other_root, this
     // tells the check's cost from the line's.
     read_into("/proc/1/status", &mut buf);
-    note(&format!("status_init: NScaba of pid 1 read as root: {:?}", nscaba(&buf)));
-    emit_op("status_init_root", per_op(n, || {
-        read_into("/proc/1/status", &mut buf);
-    }));
+    note(&format!(
+        "status_init: NScaba of pid 1 read as root: {:?}",
+        nscaba(&buf)
+    ));
+    emit_op(
+        "status_init_root",
+        per_op(n, || {
+            read_into("/proc/1/status", &mut buf);
+        }),
+    );
 
     let (hold_r, hold_w) = sys::pipe().expect("pipe");
     let root_target = sleeper(&hold_r, false);
@@ -344,9 +365,12 @@ fn status_reads(n: usize, sweeps: usize, children: usize) {
     read_into(&root_path, &mut buf);
     note(&format!("status_other: target {root_target}, a sleeping child (CABA = us, pid {}); NScaba read as root: {:?}",
         sys::my_pid(), nscaba(&buf)));
-    emit_op("status_other_root", per_op(n, || {
-        read_into(&root_path, &mut buf);
-    }));
+    emit_op(
+        "status_other_root",
+        per_op(n, || {
+            read_into(&root_path, &mut buf);
+        }),
+    );
     let (rp, up) = (root_path.clone(), user_path.clone());
     let out = as_user(move || {
         let mut buf = Vec::new();
@@ -360,7 +384,11 @@ fn status_reads(n: usize, sweeps: usize, children: usize) {
         let allowed = per_op(n, || {
             read_into(&up, &mut buf);
         });
-        format!("{}\n{}\n{seen:?} {seen_own:?}", fmt_op(refused), fmt_op(allowed))
+        format!(
+            "{}\n{}\n{seen:?} {seen_own:?}",
+            fmt_op(refused),
+            fmt_op(allowed)
+        )
     });
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.len() == 3, "user child: {out}");
@@ -377,7 +405,9 @@ fn status_reads(n: usize, sweeps: usize, children: usize) {
     for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if !name.bytes().all(|b| b.is_ascii_digit()) || !read_into(&format!("/proc/{name}/status"), &mut buf) {
+        if !name.bytes().all(|b| b.is_ascii_digit())
+            || !read_into(&format!("/proc/{name}/status"), &mut buf)
+        {
             continue;
         }
         procs += 1;
@@ -391,14 +421,19 @@ fn status_reads(n: usize, sweeps: usize, children: usize) {
         }
         *by_caba.entry((caba, kthread)).or_insert(0) += 1;
     }
-    note(&format!("sweep census (CABA pid, kernel thread) -> processes: {by_caba:?}"));
+    note(&format!(
+        "sweep census (CABA pid, kernel thread) -> processes: {by_caba:?}"
+    ));
     emit("sweep_procs", procs);
     emit("sweep_kthreads", kthreads);
     emit("sweep_caba_visible", visible);
     let mut count = 0;
-    emit_op("sweep_root", per_op(sweeps, || {
-        count = sweep(&mut buf);
-    }));
+    emit_op(
+        "sweep_root",
+        per_op(sweeps, || {
+            count = sweep(&mut buf);
+        }),
+    );
     note(&format!("sweep_root read {count} status files per sweep"));
     let out = as_user(move || {
         let mut buf = Vec::new();
@@ -411,9 +446,14 @@ fn status_reads(n: usize, sweeps: usize, children: usize) {
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.len() == 2, "user child: {out}");
     emit_op("sweep_user", parse_op(lines[0]));
-    note(&format!("sweep_user read {} status files per sweep", lines[1]));
+    note(&format!(
+        "sweep_user read {} status files per sweep",
+        lines[1]
+    ));
 
-    (&hold_w).write_all(&vec![0u8; sleepers.len()]).expect("release the sleepers");
+    (&hold_w)
+        .write_all(&vec![0u8; sleepers.len()])
+        .expect("release the sleepers");
     for pid in sleepers {
         sys::wait_pid(pid).expect("wait");
     }
@@ -514,7 +554,9 @@ fn chain_reaps(k: usize, n: usize) -> Vec<f64> {
         sys::wait_pid(a).expect("reap");
         times.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    (&hold_w).write_all(&vec![0u8; n]).expect("release the sleepers");
+    (&hold_w)
+        .write_all(&vec![0u8; n])
+        .expect("release the sleepers");
     while sys::wait_pid(-1).is_ok() {}
     times
 }
@@ -539,7 +581,13 @@ fn limits_and_slabs() {
         emit("limit_nproc", nproc);
     }
     for cache in ["signal_cache", "task_struct"] {
-        for attr in ["object_size", "slab_size", "objs_per_slab", "order", "align"] {
+        for attr in [
+            "object_size",
+            "slab_size",
+            "objs_per_slab",
+            "order",
+            "align",
+        ] {
             if let Some(v) = read_number(&format!("/sys/kernel/slab/{cache}/{attr}")) {
                 emit(&format!("slab_{cache}_{attr}"), v);
             }
@@ -562,10 +610,13 @@ fn main() {
     emit_op("vfork_exit_wait", per_op(4000 / scale, vfork_exit_wait));
     thread_breakdown(20000 / scale);
     let exec = sys::Exec::new(&[&exec_program()]);
-    emit_op("exec_exit_wait", per_op(2000 / scale, || {
-        let pid = exec.vfork_exec().expect("vfork");
-        assert_eq!(sys::wait_pid(pid).expect("wait"), 0, "exec");
-    }));
+    emit_op(
+        "exec_exit_wait",
+        per_op(2000 / scale, || {
+            let pid = exec.vfork_exec().expect("vfork");
+            assert_eq!(sys::wait_pid(pid).expect("wait"), 0, "exec");
+        }),
+    );
     if sys::is_root() {
         status_reads(20000 / scale, 100 / scale.min(20), 100);
     } else {
@@ -587,7 +638,13 @@ fn main() {
     let total: f64 = times.iter().sum();
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
-    note(&format!("chain: {k} creators, {n} sleepers under the last; reaps in us, bottom first: {:.1?}", times));
-    emit(&format!("chain{k}_reap_median_{n}"), format!("{:.1}", sorted[k / 2]));
+    note(&format!(
+        "chain: {k} creators, {n} sleepers under the last; reaps in us, bottom first: {:.1?}",
+        times
+    ));
+    emit(
+        &format!("chain{k}_reap_median_{n}"),
+        format!("{:.1}", sorted[k / 2]),
+    );
     emit(&format!("chain{k}_reap_total_{n}"), format!("{total:.1}"));
 }

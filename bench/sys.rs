@@ -69,7 +69,16 @@ pub fn clone_parent_run(child: impl FnOnce() -> i32) -> Result<i32> {
     const SIGCHLD: c_long = 17;
     // SAFETY: clone without a new stack or CLONE_VM behaves like fork: the
     // child runs on a copy of our memory. We are single-threaded here.
-    let pid = unsafe { syscall(SYS_CLONE, CLONE_PARENT | SIGCHLD, 0 as c_long, 0 as c_long, 0 as c_long, 0 as c_long) };
+    let pid = unsafe {
+        syscall(
+            SYS_CLONE,
+            CLONE_PARENT | SIGCHLD,
+            0 as c_long,
+            0 as c_long,
+            0 as c_long,
+            0 as c_long,
+        )
+    };
     let pid = check(pid as c_int)?;
     if pid == 0 {
         let code = child();
@@ -247,7 +256,9 @@ pub fn rusage_self() -> (u64, u64) {
 /// Whether `path` is on a tmpfs.
 pub fn is_tmpfs(path: &str) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
-    let Ok(p) = CString::new(path) else { return false };
+    let Ok(p) = CString::new(path) else {
+        return false;
+    };
     let mut buf = [0i64; 15];
     // SAFETY: buf is larger than a struct statfs (f_type first).
     unsafe { statfs(p.as_ptr(), &mut buf) == 0 && buf[0] == TMPFS_MAGIC }
@@ -257,8 +268,7 @@ pub fn mount_tmpfs(target: &str) -> Result<()> {
     let t = CString::new(target).unwrap();
     let fs = CString::new("tmpfs").unwrap();
     // SAFETY: valid C strings; no data.
-    check(unsafe { mount(fs.as_ptr(), t.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) })
-        .map(|_| ())
+    check(unsafe { mount(fs.as_ptr(), t.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) }).map(|_| ())
 }
 
 /// Turn user-space address randomization off (ADDR_NO_RANDOMIZE, as
