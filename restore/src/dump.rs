@@ -441,7 +441,11 @@ impl Tree {
                 return Err(format!("process {}: NScaba {c:?} has a gap", p.id()));
             }
             if let Some(a) = self.get(c[0]) {
-                let want: Vec<i32> = (0..c.len()).map(|l| *a.pids.get(l).unwrap_or(&0)).collect();
+                // Its pid where it is in the same namespace, 0 below that.
+                let (an, pn) = (&self.ns[&a.id()], &self.ns[&p.id()]);
+                let want: Vec<i32> = (0..c.len())
+                    .map(|l| if an.get(l) == pn.get(l) { *a.pids.get(l).unwrap_or(&0) } else { 0 })
+                    .collect();
                 if *c != want {
                     return Err(format!(
                         "process {}: NScaba {c:?} does not match the pids {:?} of {}",

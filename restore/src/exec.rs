@@ -247,6 +247,12 @@ pub struct Restored {
 }
 
 fn host_pid_of(pidfd: &OwnedFd) -> Result<i32, String> {
+    // One ioctl where the kernel has PIDFD_GET_INFO (6.13), else fdinfo.
+    if let Ok(info) = sys::pidfd_get_info(pidfd, 0) {
+        if info.tgid > 0 {
+            return Ok(info.tgid as i32);
+        }
+    }
     let path = format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd());
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     text.lines()

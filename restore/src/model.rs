@@ -237,7 +237,8 @@ impl World {
         }
         if pgid != target {
             let lvl = c.pids.len() - 1;
-            if self.pids_of.get(&pgid).map_or(0, |v| v.len()) <= lvl {
+            let named = self.tasks.get(&pgid).is_some_and(|g| g.nss.get(lvl) == c.nss.get(lvl));
+            if !named {
                 return Err(format!("group {pgid} has no pid in the caller's namespace (ESRCH)"));
             }
             match self.group_exists(pgid) {
@@ -392,10 +393,15 @@ impl World {
         c
     }
 
-    /// Columns of `who` as seen from a process with `levels` levels.
-    fn cols(&self, who: Id, levels: usize) -> Vec<i32> {
+    /// Columns of `who` as seen from a process in the namespaces `nss`:
+    /// its pid at each level where it is in that same namespace, else 0
+    /// (pid_nr_ns()).
+    fn cols(&self, who: Id, nss: &[Id]) -> Vec<i32> {
         let v = self.pids_of.get(&who).cloned().unwrap_or_default();
-        (0..levels).map(|l| *v.get(l).unwrap_or(&0)).collect()
+        let wns = self.tasks.get(&who).map(|t| t.nss.clone()).unwrap_or_default();
+        (0..nss.len())
+            .map(|l| if wns.get(l) == Some(&nss[l]) { *v.get(l).unwrap_or(&0) } else { 0 })
+            .collect()
     }
 
     /// What a dump of the tree below `root` (a level-0 task) shows.
@@ -413,7 +419,6 @@ impl World {
         let mut processes = vec![];
         for id in order {
             let t = self.task(id)?;
-            let n = t.pids.len();
             let mut threads = vec![];
             if t.state == State::Alive {
                 if !t.leader_gone {
@@ -435,9 +440,9 @@ impl World {
             processes.push(Proc {
                 pids: t.pids.clone(),
                 ppid: if id == root { OUTSIDE } else { t.parent },
-                pgid: self.cols(t.pgid, n),
-                sid: self.cols(t.sid, n),
-                caba: Some(self.cols(self.caba(id), n)),
+                pgid: self.cols(t.pgid, &t.nss),
+                sid: self.cols(t.sid, &t.nss),
+                caba: Some(self.cols(self.caba(id), &t.nss)),
                 zombie: t.state == State::Zombie,
                 subreaper: t.subreaper,
                 threads,

@@ -252,6 +252,9 @@ struct Creation<'a> {
     created: BTreeSet<Id>,
     setsid_done: BTreeSet<Id>,
     pending: Vec<Id>,
+    carriers: BTreeSet<Id>,
+    /// Processes that have called setpgid(0, 0) during creation.
+    founded: BTreeSet<Id>,
 }
 
 impl Creation<'_> {
@@ -371,7 +374,11 @@ impl Creation<'_> {
         let into = self.sk.birth_ns(k);
         let ns_blocked = into != OUTSIDE && into != actor && !self.created.contains(&into);
         let Some(an) = self.sk.nodes.get(&actor) else { return false };
-        if !ns_blocked || self.sk.nodes[&k].clone_parent {
+        if !ns_blocked || self.sk.nodes[&k].clone_parent || self.carriers.contains(&actor) {
+            return false;
+        }
+        // Only for a fork that must come before a setsid still to do.
+        if !prog[i..].iter().any(|(st, done)| !done && matches!(st, Step::Setsid)) {
             return false;
         }
         let pids = alloc.pids(an.pids.len());
@@ -399,6 +406,7 @@ impl Creation<'_> {
         if let Some(p) = self.progs.get_mut(&actor) {
             p[i].0 = Step::Fork(h);
         }
+        self.carriers.insert(h);
         true
     }
 
@@ -412,7 +420,26 @@ impl Creation<'_> {
         if let Some((g, _)) = self.group_to_join(actor, k) {
             if g != actor && self.sk.nodes.contains_key(&g) {
                 let setsid = self.sk.nodes[&g].setsid;
-                return !self.created.contains(&g) || (setsid && !self.setsid_done.contains(&g));
+                if !self.created.contains(&g) || (setsid && !self.setsid_done.contains(&g)) {
+                    return true;
+                }
+                // g founds its group here; not while it still has to pass
+                // another group on to children of its own.
+                if !setsid && !self.founded.contains(&g) {
+                    let passes_other = self.progs.get(&g).map_or_else(
+                        || self.sk.kids(g).iter().any(|w| (self.bg)(*w).is_some_and(|(wg, _)| wg != g)),
+                        |p| {
+                            p.iter().any(|(st, done)| {
+                                !done
+                                    && matches!(st, Step::Fork(w)
+                                        if (self.bg)(*w).is_some_and(|(wg, _)| wg != g))
+                            })
+                        },
+                    );
+                    if passes_other {
+                        return true;
+                    }
+                }
             }
         }
         false
@@ -430,12 +457,10 @@ impl Creation<'_> {
     fn fork(&mut self, actor: Id, k: Id, ops: &mut Vec<Op>) {
         let n = self.sk.nodes[&k].clone();
         if let Some((g, _)) = self.group_to_join(actor, k) {
-            let founded = ops
-                .iter()
-                .any(|o| matches!(o, Op::Setpgid { actor: a, pgid: p } if *a == g && *p == g));
             let setsid = self.sk.nodes.get(&g).is_some_and(|n| n.setsid);
-            if g != actor && !founded && self.created.contains(&g) && !setsid {
+            if g != actor && !self.founded.contains(&g) && self.created.contains(&g) && !setsid {
                 ops.push(Op::Setpgid { actor: g, pgid: g });
+                self.founded.insert(g);
             }
             // A group whose leader is dead and that only processes of
             // nested namespaces (which cannot name it) are in: a helper with
@@ -453,6 +478,7 @@ impl Creation<'_> {
                             clone_parent: false,
                         });
                         ops.push(Op::Setpgid { actor: g, pgid: g });
+                        self.founded.insert(g);
                         self.group_helpers.insert(g, actor);
                     }
                 }
@@ -586,6 +612,8 @@ pub fn lower(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Plan, Refusal
         created: BTreeSet::new(),
         setsid_done: BTreeSet::new(),
         pending: vec![],
+        carriers: BTreeSet::new(),
+        founded: BTreeSet::new(),
     };
     cr.run(OUTSIDE, &mut ops);
     // Forks into a namespace (setns) whose init did not exist yet when

@@ -61,6 +61,20 @@ pub fn plan_unverified(t: &Tree) -> Result<Plan, Refusal> {
         }
     };
 
+    // Where the CABA chain of a process leaves the tree through a CABA that
+    // is not in it (a process that left the dumped subtree).
+    let left_tree = |id: Id| -> Option<(Id, Id)> {
+        let mut x = id;
+        while x != OUTSIDE && x != t.root {
+            let c = t.p(x).caba.as_ref().map_or(0, |c| c[0]);
+            if c != OUTSIDE && !t.contains(c) {
+                return Some((x, c));
+            }
+            x = caba(x);
+        }
+        None
+    };
+
     // 1. The parent is a proper CABA-ancestor, or the init of one of the
     // process's pid namespaces: a process whose creator entered the
     // namespace with setns() (or unshare()) goes to that namespace's init
@@ -71,19 +85,12 @@ pub fn plan_unverified(t: &Tree) -> Result<Plan, Refusal> {
         }
         let q = t.p(id).ppid;
         if !chain(id).contains(&q) && !t.ns[&id].contains(&q) {
-            // The chain may leave the tree through a CABA that is not in
-            // it (a zombie reparented to a reaper outside the tree).
-            let mut x = id;
-            while x != OUTSIDE {
-                let c = t.p(x).caba.as_ref().map_or(0, |c| c[0]);
-                if c != OUTSIDE && !t.contains(c) && x != t.root {
-                    return Err(Refusal::Unrestorable(format!(
-                        "the CABA {c} of {x} is not in the tree (it left it, as a zombie \
-                         reparented to a reaper outside, say), and {id}'s parent {q} is \
-                         not on the part of the chain that is"
-                    )));
-                }
-                x = caba(x);
+            if let Some((x, c)) = left_tree(id) {
+                return Err(Refusal::Unrestorable(format!(
+                    "the CABA {c} of {x} is not in the tree (it left it, as a zombie \
+                     reparented to a reaper outside, say), and {id}'s parent {q} is \
+                     not on the part of the chain that is"
+                )));
             }
             return Err(Refusal::Inconsistent(format!(
                 "parent {q} of {id} is neither on its CABA chain {:?} nor the init of one of \
@@ -111,6 +118,13 @@ pub fn plan_unverified(t: &Tree) -> Result<Plan, Refusal> {
         let mut y = caba(m);
         while y != stop {
             if y == OUTSIDE {
+                if let Some((x, c)) = left_tree(m) {
+                    return Err(Refusal::Unrestorable(format!(
+                        "the CABA {c} of {x} is not in the tree (it left it, as a zombie \
+                         reparented to a reaper outside, say), and {m}'s session {s} \
+                         comes from beyond it"
+                    )));
+                }
                 return Err(Refusal::Inconsistent(format!(
                     "{m} is in session {s}, whose leader is not on its CABA chain"
                 )));
@@ -271,12 +285,12 @@ pub fn plan_unverified(t: &Tree) -> Result<Plan, Refusal> {
             let q = p.ppid;
             let hns = t.ns[&q].clone();
             let vns = sk.nodes.get(&via).map_or_else(|| t.ns[&via].clone(), |n| n.ns.clone());
-            // via's parent while it creates, q itself or a helper that
-            // hands its children to q (ppid(via) == q either way), unless a
-            // dead session leader's helper made via.
+            // via's parent while it creates: q itself or a helper that
+            // hands its children to q (ppid(via) == q either way; a dead
+            // session leader's helper is never a parent in the dump).
             // A dead session leader's helper has its creator as parent.
             let parent_then_q = if t.contains(via) {
-                via != t.root && !top.contains_key(&via) && t.p(via).ppid == q && !t.p(via).is_ns_init()
+                via != t.root && t.p(via).ppid == q && !t.p(via).is_ns_init()
             } else {
                 sk.nodes
                     .get(&via)

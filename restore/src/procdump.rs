@@ -104,11 +104,21 @@ pub fn dump(root: i32, subreapers: &[i32], mode: CabaMode) -> Result<Dump, Strin
         let s = read_status(&format!("/proc/{pid}/status"))?;
         let mut ts = vec![];
         if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-            for e in dir.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                if let Ok(t) = read_status(&format!("/proc/{pid}/task/{name}/status")) {
-                    if t.state != 'Z' && t.state != 'X' {
-                        ts.push(t.nspid);
+            let names: Vec<String> = dir
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect();
+            if names.len() == 1 && names[0] == pid.to_string() {
+                // Single-threaded: the leader, as the process status says.
+                if s.state != 'Z' && s.state != 'X' {
+                    ts.push(s.nspid.clone());
+                }
+            } else {
+                for name in names {
+                    if let Ok(t) = read_status(&format!("/proc/{pid}/task/{name}/status")) {
+                        if t.state != 'Z' && t.state != 'X' {
+                            ts.push(t.nspid);
+                        }
                     }
                 }
             }

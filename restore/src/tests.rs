@@ -301,14 +301,20 @@ fn setns_readers_unshare_and_zombie_leaders() {
 
 #[test]
 fn thousand_processes_plan() {
-    let shape = Shape { steps: 6000, max_procs: 1000, ..Shape::small(0) };
-    let h = random(7, shape);
-    let t = tree_of(&h);
-    assert!(t.dump.processes.len() > 500, "{}", t.dump.processes.len());
-    match planner_caba::plan(&t) {
-        Ok(p) => assert!(simulate(&t, &p).unwrap().is_empty()),
-        Err(Refusal::Unrestorable(_)) => {}
-        Err(e) => panic!("{e}"),
+    // `caba-restore gen --seed 1 --procs 1000`, the tree restored in the
+    // VM for the README's timing, and its flat variant (--no-nested).
+    for nested in [true, false] {
+        let shape = Shape {
+            steps: 6000,
+            max_procs: 1000,
+            nested_ns: nested,
+            setns: nested,
+            ..Shape::small(0)
+        };
+        let t = tree_of(&random(if nested { 1 } else { 7 }, shape));
+        assert!(t.dump.processes.len() > 900, "{}", t.dump.processes.len());
+        let p = planner_caba::plan(&t).unwrap_or_else(|e| panic!("{e}"));
+        assert!(simulate(&t, &p).unwrap().is_empty());
     }
 }
 
@@ -322,6 +328,10 @@ fn show_seed() {
         root_is_init: !seed.is_multiple_of(3),
         ..Shape::small(10 + (seed % 40) as usize)
     };
+    if let Some(procs) = std::env::var("CABA_PROCS").ok().and_then(|v| v.parse::<usize>().ok()) {
+        // The shapes of big_random.
+        shape = Shape { steps: procs * 5, max_procs: procs, ..shape };
+    }
     if std::env::var_os("CABA_SMALL").is_some() {
         // The shapes of smallest_refused.
         shape.max_procs = 3 + (seed % 10) as usize;
@@ -379,5 +389,33 @@ fn smallest_refused() {
     }
     for (k, (n, seed)) in best {
         println!("{n} processes (seed {seed}): {k}");
+    }
+}
+
+/// Bigger random trees, refusals and planner bugs by reason:
+/// CABA_PROCS=60 CABA_COUNT=500 cargo test big_random -- --ignored --nocapture
+#[test]
+#[ignore]
+fn big_random() {
+    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (procs, count, first) = (env("CABA_PROCS", 60), env("CABA_COUNT", 300), env("CABA_SEED", 0));
+    let mut by: std::collections::BTreeMap<String, (usize, u64)> = Default::default();
+    for seed in first..first + count {
+        let shape = Shape {
+            steps: procs as usize * 5,
+            max_procs: procs as usize,
+            root_is_init: !seed.is_multiple_of(3),
+            ..Shape::small(0)
+        };
+        let t = tree_of(&random(seed, shape));
+        let key = match planner_caba::plan(&t) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string().chars().map(|c| if c.is_ascii_digit() { 'N' } else { c }).take(150).collect(),
+        };
+        let e = by.entry(key).or_insert((0, seed));
+        e.0 += 1;
+    }
+    for (k, (n, seed)) in by {
+        println!("{n:5} (first seed {seed}): {k}");
     }
 }
