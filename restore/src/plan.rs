@@ -243,8 +243,9 @@ enum Step {
 struct Creation<'a> {
     t: &'a Tree,
     sk: Skeleton,
-    /// Pids of the dead leader of every group without a leader in the tree.
-    dead_groups: BTreeMap<Id, Vec<i32>>,
+    /// Pids and namespaces of the dead leader of every group without a
+    /// leader in the tree.
+    dead_groups: BTreeMap<Id, (Vec<i32>, Vec<Id>)>,
     /// Group helpers made during creation, and their creators.
     group_helpers: BTreeMap<Id, Id>,
     bg: &'a dyn Fn(Id) -> Option<(Id, usize)>,
@@ -265,13 +266,17 @@ impl Creation<'_> {
         let (mut before, after): (Vec<Id>, Vec<Id>) = kids
             .iter()
             .partition(|k| !(setsid && sk.nodes[k].birth == Some(actor)));
-        // Children that inherit a group from outside the namespace come
-        // before the creator joins any group for the others.
-        before.sort_by_key(|k| match (self.bg)(*k) {
+        // Children that inherit a group the creator cannot join (it can
+        // only be in it since its own birth) come before the creator joins
+        // any group for the others.
+        let levels = sk.nodes.get(&actor).map_or(0, |a| a.pids.len());
+        let key = |k: &Id| match (self.bg)(*k) {
             Some((OUTSIDE, _)) => 0,
+            Some((_, glen)) if glen < levels => 0,
             None => 1,
             Some(_) => 2,
-        });
+        };
+        before.sort_by_key(key);
         let mut v: Vec<Step> = before.into_iter().map(Step::Fork).collect();
         if setsid {
             v.push(Step::Setsid);
@@ -468,15 +473,24 @@ impl Creation<'_> {
             // phase C).
             let dead = g != actor && !self.sk.nodes.contains_key(&g) && !self.t.contains(g);
             if dead && !self.group_helpers.contains_key(&g) {
-                if let Some(pids) = self.dead_groups.get(&g) {
-                    if self.sk.nodes.get(&actor).is_some_and(|a| a.pids.len() == pids.len()) {
+                if let Some((pids, chain)) = self.dead_groups.get(&g).cloned() {
+                    let own = self.sk.nodes.get(&actor).map(|a| a.ns.clone()).unwrap_or_default();
+                    if chain.starts_with(&own) {
+                        // In the leader's namespace, entered if deeper.
+                        let enter = chain.len() > own.len();
+                        if enter {
+                            ops.push(Op::Setns { actor, ns: *chain.last().unwrap_or(&1) });
+                        }
                         ops.push(Op::Fork {
                             actor,
                             child: g,
-                            pids: pids.clone(),
+                            pids,
                             new_pidns: false,
                             clone_parent: false,
                         });
+                        if enter {
+                            ops.push(Op::Setns { actor, ns: *own.last().unwrap_or(&1) });
+                        }
                         ops.push(Op::Setpgid { actor: g, pgid: g });
                         self.founded.insert(g);
                         self.group_helpers.insert(g, actor);
@@ -590,15 +604,16 @@ pub fn lower(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Plan, Refusal
         }
     }
     let birth_group = |k: Id| req.get(&k).copied();
-    let mut dead_groups: BTreeMap<Id, Vec<i32>> = BTreeMap::new();
+    let mut dead_groups: BTreeMap<Id, (Vec<i32>, Vec<Id>)> = BTreeMap::new();
     for k in t.ids() {
         let p = t.p(k);
         let g = p.pgid_id();
         if g != OUTSIDE && !t.contains(g) && !sk.nodes.contains_key(&g) {
             let pids = leader_pids(&p.pgid);
+            let chain = t.ns[&k][..pids.len()].to_vec();
             let e = dead_groups.entry(g).or_default();
-            if pids.len() > e.len() {
-                *e = pids;
+            if pids.len() > e.0.len() {
+                *e = (pids, chain);
             }
         }
     }
