@@ -542,11 +542,13 @@ fn group_carriers(t: &Tree, sk: &Skeleton, alloc: &mut Alloc) -> Result<Skeleton
             (child, c) = (c, n.creator);
         }
         let Some(cn) = sk.nodes.get(&c) else { continue };
-        if cn.role != Role::Present || !t.contains(c) {
-            continue;
-        }
-        let cp = t.p(c);
-        let stuck = cp.pgid_id() != g && (cp.sid_id() == c || cp.pgid[cp.level()] == 0);
+        let stuck = if cn.role == Role::Present && t.contains(c) {
+            let cp = t.p(c);
+            cp.pgid_id() != g && (cp.sid_id() == c || cp.pgid[cp.level()] == 0)
+        } else {
+            // A dead session leader's helper leads its session.
+            cn.setsid && g != c
+        };
         if !stuck {
             continue;
         }
