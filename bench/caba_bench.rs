@@ -3,7 +3,13 @@
 //! unpatched kernel by scripts/bench. Prints "metric,value" lines (and
 //! "# ..." notes); report.py knows each metric's unit.
 //!
-//!   caba_bench [--smoke]
+//!   caba_bench [--smoke] [--aslr] [--fork-thread-only]
+//!
+//! --smoke: a few iterations of everything, for CI on the host.
+//! --aslr: keep user-space address randomization on (by default the
+//! benchmark re-execs itself without it; see sys::no_aslr_reexec()).
+//! --fork-thread-only: fork+exit+wait and thread create+join only, to see
+//! the boot-to-boot spread cheaply (with and without --aslr).
 //!
 //! Times are microseconds per operation. Under QEMU's -icount shift=0 they are
 //! virtual: one guest instruction is one nanosecond, plus idle time skipped to
@@ -596,9 +602,12 @@ fn limits_and_slabs() {
 }
 
 fn main() {
-    let smoke = std::env::args().any(|a| a == "--smoke");
+    let arg = |name: &str| std::env::args().any(|a| a == name);
+    let smoke = arg("--smoke");
     let scale = if smoke { 50 } else { 1 };
-    if !sys::no_aslr_reexec() {
+    if arg("--aslr") {
+        note("--aslr: user-space address randomization on");
+    } else if !sys::no_aslr_reexec() {
         note("user-space address randomization stays on: expect more noise between boots");
     }
     sys::set_subreaper().expect("subreaper");
@@ -607,6 +616,10 @@ fn main() {
     }
     limits_and_slabs();
     emit_op("fork_exit_wait", per_op(4000 / scale, fork_exit_wait));
+    if arg("--fork-thread-only") {
+        thread_breakdown(20000 / scale);
+        return;
+    }
     emit_op("vfork_exit_wait", per_op(4000 / scale, vfork_exit_wait));
     thread_breakdown(20000 / scale);
     let exec = sys::Exec::new(&[&exec_program()]);
