@@ -90,3 +90,11 @@ checkpatch_ignores() {
 	types=$(grep -v '^#' "$CABA_REPO/series/checkpatch-ignore" | paste -sd, -)
 	[ -z "$types" ] || echo "--ignore $types"
 }
+
+# debian_mirror: the Debian mirror this machine's apt already uses.
+debian_mirror() {
+	local uri
+	uri=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+		grep -E '^(URIs:|deb )' | grep -oE 'https?://[^ ]*/debian/?' | grep -v security | head -n1 || true)
+	echo "${uri:-http://deb.debian.org/debian}"
+}
