@@ -222,7 +222,7 @@ pub fn exit_thread() -> ! {
     #[cfg(target_arch = "x86_64")]
     const SYS_EXIT: c_long = 60;
     #[cfg(not(target_arch = "x86_64"))]
-    const SYS_EXIT: c_long = 93; // asm-generic (arm64, riscv, loongarch)
+    const SYS_EXIT: c_long = 93; // asm-generic (arm64, RISC-V, LoongArch)
     loop {
         // SAFETY: the thread ends here; the other threads do not use its
         // stack (nothing on it is shared).
