@@ -17,7 +17,12 @@
 CABA_BASE_TREE=$CABA_KCACHE/src-base
 CABA_SERIES_STAMP=$CABA_SRC/.git/caba-applied   # "<hash of patches/> <commit>"
 
-git_k() { git -C "$CABA_SRC" -c user.name="CABA developers" -c user.email=caba@example.org "$@"; }
+# core.warnAmbiguousRefs=false: "caba" is also a valid abbreviated object
+# name, which makes git warn on every use of the branch name.
+git_k() {
+	git -C "$CABA_SRC" -c user.name="CABA developers" -c user.email=caba@example.org \
+		-c core.warnAmbiguousRefs=false "$@"
+}
 
 series_hash() {
 	cat "$CABA_REPO"/patches/*.patch "$CABA_REPO/series/cover-letter.txt" 2>/dev/null | sha256sum | cut -c1-16
