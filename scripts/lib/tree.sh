@@ -16,11 +16,13 @@
 
 CABA_BASE_TREE=$CABA_KCACHE/src-base
 CABA_SERIES_STAMP=$CABA_SRC/.git/caba-applied   # "<hash of patches/> <commit>"
+# The identity every commit of the tree is made with (the series' From:).
+CABA_GIT_NAME="CABA developers" CABA_GIT_EMAIL=caba@example.org
 
 # core.warnAmbiguousRefs=false: "caba" is also a valid abbreviated object
 # name, which makes git warn on every use of the branch name.
 git_k() {
-	git -C "$CABA_SRC" -c user.name="CABA developers" -c user.email=caba@example.org \
+	git -C "$CABA_SRC" -c user.name="$CABA_GIT_NAME" -c user.email="$CABA_GIT_EMAIL" \
 		-c core.warnAmbiguousRefs=false "$@"
 }
 
@@ -68,7 +70,7 @@ tree_init() {
 	# author, message and date: the tarball's), so base-commit: lines and
 	# b4's base tracking mean the same thing everywhere.
 	GIT_AUTHOR_DATE="$(base_date) +0000" GIT_COMMITTER_DATE="$(base_date) +0000" \
-		git -C "$CABA_SRC.tmp" -c user.name="CABA developers" -c user.email=caba@example.org \
+		git -C "$CABA_SRC.tmp" -c user.name="$CABA_GIT_NAME" -c user.email="$CABA_GIT_EMAIL" \
 		commit -q -m "Linux $version from Debian's $CABA_LINUX_PKG $CABA_LINUX_PKG_VERSION"
 	git -C "$CABA_SRC.tmp" tag base
 	mv "$CABA_SRC.tmp" "$CABA_SRC"
@@ -89,7 +91,7 @@ tree_baseline() {
 am_series() {
 	local dir=$1 patch files
 	for patch in $(series_patches); do
-		if ! git -C "$dir" -c user.name="CABA developers" -c user.email=caba@example.org \
+		if ! git -C "$dir" -c user.name="$CABA_GIT_NAME" -c user.email="$CABA_GIT_EMAIL" \
 			am -q --whitespace=nowarn "$patch" >"$CABA_LOGS/git-am.log" 2>&1; then
 			files=$(git -C "$dir" am --show-current-patch=diff 2>/dev/null | sed -n 's|^diff --git a/\([^ ]*\) .*|\1|p' | tr '\n' ' ')
 			sed 's/^/  /' "$CABA_LOGS/git-am.log" >&2
