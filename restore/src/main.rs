@@ -36,10 +36,7 @@ usage:
                          [--stats FILE] [--name NAME] [-o DUMP]
   caba-restore compare FILE FILE
   caba-restore stats FILE
-  caba-restore demo complex-sessions [--planner P] [--stats FILE] [-o DUMP]
-  caba-restore demo random [--seed N] [--count N] [--procs N] [--model] [--planner P]
-                           [--stats FILE]
-  caba-restore gen [--seed N] [--procs N] [--no-init-root] [--no-nested] -o FILE
+  caba-restore demo complex-sessions [--model] [--planner P] [--stats FILE] [-o DUMP]
 ";
 
 struct Args {
@@ -54,9 +51,6 @@ fn parse_args(v: &[String]) -> Result<Args, String> {
         "--check",
         "--until-signal",
         "--model",
-        "--no-init-root",
-        "--no-nested",
-        "--no-setns",
     ];
     let mut a = Args {
         pos: vec![],
@@ -435,23 +429,6 @@ fn run(argv: &[String]) -> Result<i32, String> {
             Ok(0)
         }
         "demo" => demo(&a),
-        "gen" => {
-            let seed: u64 = a.num("--seed", 1)?;
-            let procs: usize = a.num("--procs", 1000)?;
-            let shape = history::Shape {
-                steps: procs * 6,
-                max_procs: procs,
-                root_is_init: !a.flags.contains("--no-init-root"),
-                nested_ns: !a.flags.contains("--no-nested"),
-                threads: true,
-                setns: !a.flags.contains("--no-nested"),
-            };
-            let h = history::random(seed, shape);
-            let d = h.world.dump(h.root)?;
-            eprintln!("{} processes", d.processes.len());
-            write_out(a.opt("-o"), &d.to_json())?;
-            Ok(0)
-        }
         _ => Err(USAGE.into()),
     }
 }
@@ -466,8 +443,9 @@ fn write_out(path: Option<&str>, text: &str) -> Result<(), String> {
     }
 }
 
-/// Build a tree for real from a history (the kernel computes its CABA),
-/// dump it, and roundtrip it. With --model, use the model's dump instead
+/// Build the spec's complex_sessions tree for real from its history (the
+/// kernel computes its CABA), dump it, and roundtrip it. The trees the
+/// restorer is measured on come from the selftests (their hook), not here. With --model, use the model's dump instead
 /// (for kernels without CABA).
 fn demo(a: &Args) -> Result<i32, String> {
     let what = a.pos.first().map(String::as_str).unwrap_or("complex-sessions");
@@ -475,22 +453,6 @@ fn demo(a: &Args) -> Result<i32, String> {
     let mut hs = vec![];
     match what {
         "complex-sessions" => hs.push(("complex-sessions".to_string(), history::complex_sessions())),
-        "random" => {
-            let seed: u64 = a.num("--seed", 1)?;
-            let count: u64 = a.num("--count", 20)?;
-            let procs: usize = a.num("--procs", 12)?;
-            for s in seed..seed + count {
-                let shape = history::Shape {
-                    steps: procs * 4,
-                    max_procs: procs,
-                    root_is_init: !s.is_multiple_of(3),
-                    nested_ns: true,
-                    threads: true,
-                    setns: !a.flags.contains("--no-setns"),
-                };
-                hs.push((format!("random-{s}"), history::random(s, shape)));
-            }
-        }
         _ => return Err(format!("unknown demo {what}")),
     }
     let mut status = 0;

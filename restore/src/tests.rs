@@ -4,7 +4,8 @@
 use crate::dump::{Dump, Tree};
 use crate::model::World;
 use crate::plan::Op;
-use crate::history::{complex_sessions, random, Shape};
+use crate::history::complex_sessions;
+use crate::history::random::{random, Shape};
 use crate::plan::{simulate, Refusal};
 use crate::{planner_caba, planner_nocaba};
 
