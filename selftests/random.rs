@@ -286,7 +286,16 @@ fn candidates(m: &Model, rng: &mut Rng, names: &mut Names, caps: Caps) -> Vec<Ca
                 group: None,
             },
         ));
-        if let Some(g) = rng.pick(&m.joinable_groups(p)) {
+        // Not a pid namespace init: one in another group of its namespace
+        // can never finish dying (zap_pid_ns_processes() waits for that
+        // group's pid, which the init's own PGID link keeps allocated), and
+        // every later sequence would wait on it.
+        let joinable = if m.is_ns_init(p) {
+            vec![]
+        } else {
+            m.joinable_groups(p)
+        };
+        if let Some(g) = rng.pick(&joinable) {
             c.push((
                 "setpgid_join",
                 Op::Setpgid {
