@@ -286,10 +286,12 @@ fn candidates(m: &Model, rng: &mut Rng, names: &mut Names, caps: Caps) -> Vec<Ca
                 group: None,
             },
         ));
-        // Not a pid namespace init: one in another group of its namespace
-        // can never finish dying (zap_pid_ns_processes() waits for that
-        // group's pid, which the init's own PGID link keeps allocated), and
-        // every later sequence would wait on it.
+        // Not for a pid namespace init: any group it can name has a pid in
+        // its namespace, which its PGID link keeps allocated until its own
+        // release_task(). zap_pid_ns_processes() would wait for that pid
+        // forever, whether the init exits during the sequence or is killed
+        // after it, and every later sequence would spend
+        // kill_descendants()'s 60 s on it.
         let joinable = if m.is_ns_init(p) {
             vec![]
         } else {
@@ -568,6 +570,17 @@ pub mod tests {
                 };
                 *kinds.entry(kind).or_default() += 1;
                 simulate(&mut m, &mut threads, &op);
+                // No namespace init in a group with a pid in its namespace:
+                // it could never finish dying (see candidates()).
+                for p in m.present_procs() {
+                    let g = m.procs[p].pgid;
+                    assert!(
+                        !m.is_ns_init(p) || g == p || !m.visible_in(g, m.procs[p].ns),
+                        "seed {seed}, {op:?}: namespace init {} in group {}",
+                        m.procs[p].name,
+                        m.procs[g].name
+                    );
+                }
             }
         }
         kinds
