@@ -145,6 +145,12 @@ impl World {
                 return Err(format!("the init {born_in} of the namespace is dead (ENOMEM)"));
             }
             if newpid {
+                // copy_pid_ns(): CLONE_NEWPID only from a process whose
+                // pid_for_children is its own namespace (not after setns()
+                // or unshare(CLONE_NEWPID)).
+                if a.for_children.as_ref().is_some_and(|f| *f != a.nss) {
+                    return Err("CLONE_NEWPID after setns or unshare (EINVAL)".into());
+                }
                 if pids.len() != nss.len() + 1 || *pids.last().unwrap_or(&0) != 1 {
                     return Err(format!("new namespace init must get pid 1 one level down, not {pids:?}"));
                 }

@@ -420,3 +420,24 @@ fn big_random() {
         println!("{n:5} (first seed {seed}): {k}");
     }
 }
+
+/// copy_pid_ns(): CLONE_NEWPID only where pid_for_children is the
+/// caller's own namespace. Seed 251 of the selftests' generator: the
+/// no-CABA planner made a namespace init from its parent after setns(),
+/// which the kernel refused with EINVAL; the model now refuses it too, so
+/// that planner reports the tree unrestorable instead of failing.
+#[test]
+fn clone_newpid_after_setns_is_refused() {
+    let mut w = world(&[
+        fork(1, 2),
+        Op::Fork { actor: 2, child: 3, pids: vec![3, 1], new_pidns: true, clone_parent: false },
+        Op::Setns { actor: 2, ns: 3 },
+    ]);
+    let e = w
+        .apply(&Op::Fork { actor: 2, child: 4, pids: vec![4, 2, 1], new_pidns: true, clone_parent: false })
+        .unwrap_err();
+    assert!(e.contains("CLONE_NEWPID after setns"), "{e}");
+    // Back in its own namespace, it may.
+    w.apply(&Op::Setns { actor: 2, ns: 1 }).unwrap();
+    w.apply(&Op::Fork { actor: 2, child: 5, pids: vec![5, 1], new_pidns: true, clone_parent: false }).unwrap();
+}
