@@ -75,10 +75,17 @@ static void section_ends(char *start, char *end, size_t len)
 	snprintf(end, len, "?");
 	if (!f)
 		die(TRACING "trace");
+	/* The header has "#  => started at: FUNC" and "#  => ended at:   FUNC". */
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, " => started at: %127s", start) == 1)
+		char *at = strstr(line, "=> started at:");
+
+		if (at) {
+			sscanf(at + strlen("=> started at:"), "%127s", start);
 			continue;
-		sscanf(line, " => ended at: %127s", end);
+		}
+		at = strstr(line, "=> ended at:");
+		if (at)
+			sscanf(at + strlen("=> ended at:"), "%127s", end);
 	}
 	fclose(f);
 }
