@@ -39,20 +39,45 @@ fn expect_caba(w: &World, name: &str, caba: &str) -> Result<(), Failure> {
         }
     }
     if feat.pidfd_caba.is_ok() {
-        match w.pidfd(name) {
-            Pidfd::Info {
-                mask, caba: got, ..
-            } if mask & sys::PIDFD_INFO_CABA != 0 && got as i32 == want[0] => {}
-            other => {
-                return Err(fail(format!(
-                    "the pidfd of {name} says {other:?}, the spec says CABA({name}) = {caba}, \
-                     i.e. PIDFD_INFO_CABA set and caba {}",
-                    want[0]
-                )))
-            }
-        }
+        let ino = if want[0] == 0 { 0 } else { w.ino(caba)? };
+        expect_pidfd_caba(
+            &w.pidfd(name),
+            &format!("the pidfd of {name} (the spec says CABA({name}) = {caba})"),
+            want[0],
+            ino,
+        )?;
     }
     Ok(())
+}
+
+/// A pidfd look that must report CABA `caba` (a pid in the looker's
+/// namespace, 0 for none there) whose pidfs inode number is `ino` (0 with
+/// caba 0); the looker's own pidfd_open(caba) must show the same inode.
+#[track_caller]
+fn expect_pidfd_caba(got: &Pidfd, what: &str, caba: i32, ino: u64) -> Result<(), Failure> {
+    match *got {
+        Pidfd::Info {
+            mask,
+            caba: c,
+            caba_ino,
+            caba_open,
+            ..
+        } if mask & sys::PIDFD_INFO_CABA != 0
+            && c as i32 == caba
+            && caba_ino == ino
+            && (caba == 0 || caba_open == ino as i64) =>
+        {
+            Ok(())
+        }
+        ref other => Err(fail(format!(
+            "{what}: got {other:?}, want PIDFD_INFO_CABA set, caba {caba}, caba_ino {ino}{}",
+            if caba == 0 {
+                String::new()
+            } else {
+                format!(" and st_ino {ino} from pidfd_open({caba}) (caba_open)")
+            }
+        ))),
+    }
 }
 
 pub fn chain_middle_dies_to_subreaper() -> TestResult {
@@ -609,16 +634,14 @@ pub fn init_and_kthreadd() -> TestResult {
     let mut pidfds = 0;
     if crate::features().pidfd_caba.is_ok() {
         for pid in [1, 2].into_iter().take(if is_kthreadd { 2 } else { 1 }) {
-            match look::pidfd_info(pid, false) {
-                Pidfd::Info { mask, caba: 0, .. } if mask & sys::PIDFD_INFO_CABA != 0 => {
-                    pidfds += 1
-                }
-                other => {
-                    return Err(fail(format!(
-                        "pidfd of pid {pid}: {other:?}, want PIDFD_INFO_CABA set and caba 0"
-                    )))
-                }
-            }
+            // CABA init_task: no pid anywhere, and no identity either.
+            expect_pidfd_caba(
+                &look::pidfd_info(pid, false),
+                &format!("pidfd of pid {pid}"),
+                0,
+                0,
+            )?;
+            pidfds += 1;
         }
     }
     let w = World::new()?;
@@ -659,16 +682,12 @@ pub fn access_other_uid_sees_zeros() -> TestResult {
     let mut pidfd = "pidfd not compared";
     if crate::features().pidfd_caba.is_ok() {
         expect_denied_pidfd(&looks[0].pidfd, "root's B", b)?;
-        match looks[1].pidfd {
-            Pidfd::Info { mask, caba, .. }
-                if mask & sys::PIDFD_INFO_CABA != 0 && caba as i32 == u => {}
-            ref other => {
-                return Err(fail(format!(
-                    "pidfd of its own child V read by uid 65534: {other:?}, \
-                     want PIDFD_INFO_CABA and caba {u}"
-                )))
-            }
-        }
+        expect_pidfd_caba(
+            &looks[1].pidfd,
+            "pidfd of its own child V read by uid 65534",
+            u,
+            w.ino("U")?,
+        )?;
         pidfd = "PIDFD_INFO_CABA clear for root's B, set for its own child";
     }
     expect_caba(&w, "B", "A")?;
@@ -686,6 +705,7 @@ fn expect_denied_pidfd(got: &Pidfd, what: &str, tgid: i32) -> Result<(), Failure
         Pidfd::Info {
             mask,
             caba: 0,
+            caba_ino: 0,
             tgid: t,
             ..
         } if mask & sys::PIDFD_INFO_PID != 0
@@ -696,7 +716,7 @@ fn expect_denied_pidfd(got: &Pidfd, what: &str, tgid: i32) -> Result<(), Failure
         }
         ref other => Err(fail(format!(
             "pidfd of {what} read by uid 65534: {other:?}, want success with PIDFD_INFO_PID set, \
-             tgid {tgid}, PIDFD_INFO_CABA clear and caba 0"
+             tgid {tgid}, PIDFD_INFO_CABA clear, caba 0 and caba_ino 0"
         ))),
     }
 }
@@ -752,6 +772,7 @@ pub fn pidfd_info_caba_supported() -> TestResult {
         sys::PIDFD_INFO_CABA,
     )?;
     ensure_eq("caba of B", info.caba as i32, a)?;
+    ensure_eq("caba_ino of B (st_ino of a pidfd of A)", info.caba_ino, w.ino("A")?)?;
     let info = sys::pidfd_get_info(&fd, 0).map_err(|e| e.to_string())?;
     ensure_eq(
         "PIDFD_INFO_CABA when not asked for",
@@ -759,6 +780,7 @@ pub fn pidfd_info_caba_supported() -> TestResult {
         0,
     )?;
     ensure_eq("caba when not asked for", info.caba, 0)?;
+    ensure_eq("caba_ino when not asked for", info.caba_ino, 0)?;
     let old = sys::pidfd_get_info_ver3(&fd, 0)
         .map_err(|e| format!("PIDFD_GET_INFO with the VER3 size: {e}"))?;
     ensure_eq(
@@ -805,6 +827,11 @@ pub fn pidfd_held_across_release() -> TestResult {
             sys::PIDFD_INFO_CABA,
         )?;
         ensure_eq(&format!("zombie X, {what}: caba"), info.caba as i32, a)?;
+        ensure_eq(
+            &format!("zombie X, {what}: caba_ino (st_ino of a pidfd of A)"),
+            info.caba_ino,
+            w.ino("A")?,
+        )?;
     }
     w.reap("X")?;
     let r = sys::pidfd_get_info(&fd, sys::PIDFD_INFO_CABA);
@@ -826,6 +853,7 @@ pub fn pidfd_held_across_release() -> TestResult {
         0,
     )?;
     ensure_eq("released X with PIDFD_INFO_EXIT: caba", info.caba, 0)?;
+    ensure_eq("released X with PIDFD_INFO_EXIT: caba_ino", info.caba_ino, 0)?;
     expect_caba(&w, "Y", "A")?;
     done(w)
 }
@@ -843,20 +871,20 @@ pub fn pidfd_caba_outside_namespace_is_zero() -> TestResult {
     w.spawn("K", "L", PLAIN)?;
     let reader = w.reader_of("I").ok_or("no reader in I's namespace")?;
     let ns = w.m.procs[w.pid("I")].ns;
-    for (name, caba) in [("I", 0), ("K", 0), ("L", w.m.pid_in(Some(w.pid("K")), ns))] {
+    let k_ino = w.ino("K")?;
+    for (name, caba, ino) in [
+        ("I", 0, 0),
+        ("K", 0, 0),
+        ("L", w.m.pid_in(Some(w.pid("K")), ns), k_ino),
+    ] {
         let pid = w.m.pid_in(Some(w.pid(name)), ns);
         let l = w.look_from(&reader, "/proc", &[pid])?.remove(0);
-        match l.pidfd {
-            Pidfd::Info {
-                mask, caba: got, ..
-            } if mask & sys::PIDFD_INFO_CABA != 0 && got as i32 == caba => {}
-            other => {
-                return Err(fail(format!(
-                    "pidfd of {name} (pid {pid} in I's namespace) read there: {other:?}, \
-                     want PIDFD_INFO_CABA set and caba {caba}"
-                )))
-            }
-        }
+        expect_pidfd_caba(
+            &l.pidfd,
+            &format!("pidfd of {name} (pid {pid} in I's namespace) read there"),
+            caba,
+            ino,
+        )?;
     }
     done(w)
 }

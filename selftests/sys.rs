@@ -444,12 +444,13 @@ pub fn make_pipe() -> Result<(File, File)> {
 }
 
 // The pidfd interface. struct pidfd_info as of PIDFD_INFO_SIZE_VER4 (the
-// CABA series); older kernels fill what they know and zero the rest.
+// CABA series, v7: 104 bytes, caba_ino before caba); older kernels fill
+// what they know and zero the rest.
 pub const PIDFD_INFO_PID: u64 = 1 << 0;
 pub const PIDFD_INFO_EXIT: u64 = 1 << 3;
 pub const PIDFD_INFO_SUPPORTED_MASK: u64 = 1 << 5;
 pub const PIDFD_INFO_CABA: u64 = 1 << 8;
-const PIDFD_INFO_SIZE_VER4: usize = 96;
+const PIDFD_INFO_SIZE_VER4: usize = 104;
 
 #[repr(C)]
 #[derive(Default, Clone, Copy, Debug)]
@@ -473,6 +474,9 @@ pub struct PidfdInfo {
     pub coredump_code: u32,
     pub coredump_pad: u32,
     pub supported_mask: u64,
+    /// The CABA's pidfs inode number (what fstat() of a pidfd for it shows
+    /// as st_ino), 0 exactly when `caba` is 0.
+    pub caba_ino: u64,
     pub caba: u32,
     pub caba_pad: u32,
 }
@@ -493,12 +497,14 @@ pub fn pidfd_open(pid: i32, thread: bool) -> Result<OwnedFd> {
 }
 
 /// PIDFD_GET_INFO as a caller built against PIDFD_INFO_SIZE_VER3 (88
-/// bytes, before the CABA) asks for it: the last 8 bytes stay untouched.
+/// bytes, before the CABA) asks for it: the last 16 bytes stay untouched.
 pub fn pidfd_get_info_ver3(pidfd: &OwnedFd, mask: u64) -> Result<PidfdInfo> {
     const VER3: c_ulong = 88;
+    const _: () = assert!(std::mem::offset_of!(PidfdInfo, caba_ino) == VER3 as usize);
     let request = (PIDFD_GET_INFO & !(0x3fff << 16)) | (VER3 << 16);
     let mut info = PidfdInfo {
         mask,
+        caba_ino: 0xdead_beef_dead_beef,
         caba: 0xdead,
         caba_pad: 0xdead,
         ..Default::default()
@@ -506,12 +512,19 @@ pub fn pidfd_get_info_ver3(pidfd: &OwnedFd, mask: u64) -> Result<PidfdInfo> {
     // SAFETY: info is writable and larger than the 88 bytes the request
     // number announces.
     check_int(unsafe { ioctl(pidfd.as_raw_fd(), request, &mut info as *mut PidfdInfo) })?;
-    if info.caba != 0xdead || info.caba_pad != 0xdead {
+    if info.caba_ino != 0xdead_beef_dead_beef || info.caba != 0xdead || info.caba_pad != 0xdead {
         return Err(Error::other(
             "PIDFD_GET_INFO wrote past the 88 bytes of a VER3 caller",
         ));
     }
     Ok(info)
+}
+
+/// The pidfs inode number of a pidfd (st_ino of fstat()): the identity of
+/// its process, never reused while the system runs (on 64-bit).
+pub fn pidfd_ino(pidfd: &OwnedFd) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(File::from(pidfd.try_clone()?).metadata()?.ino())
 }
 
 /// PIDFD_GET_INFO asking for @mask.
