@@ -130,6 +130,7 @@ fn agent_loop(mut chan: Chan, dir: &str, is_thread: bool) {
             }
             ["exit"] => sys::exit_group(0),
             ["reap", pid] => reap(pid),
+            ["reapall", pids @ ..] => reap_all(pids),
             ["setsid"] => ok(sys::new_session()),
             ["setpgid", pgid] => ok(sys::set_pgid(0, pgid.parse().unwrap_or(-1))),
             ["subreaper", on] => ok(sys::set_subreaper(*on == "1")),
@@ -193,6 +194,39 @@ fn reap(pid: &str) -> Result<String, String> {
     let t = std::time::Instant::now();
     let e = sys::wait_exit(pid).map_err(|e| format!("waitpid({pid}): {e}"))?;
     Ok(format!("{} {e}", t.elapsed().as_micros()))
+}
+
+/// waitpid() for several children at once, one thread each, so that their
+/// releases may overlap: the first in this thread, right away, the others
+/// each in a thread of its own that waits a millisecond first, so that the
+/// first release has begun. Answers "pid:start:end" per child, in
+/// microseconds from the command's start, in the order given.
+fn reap_all(pids: &[&str]) -> Result<String, String> {
+    let pids: Vec<i32> = pids
+        .iter()
+        .map(|p| p.parse().map_err(|_| format!("bad pid '{p}'")))
+        .collect::<Result<_, String>>()?;
+    let (first, rest) = pids.split_first().ok_or("no pid")?;
+    let t0 = std::time::Instant::now();
+    let timed = move |pid: i32| -> Result<String, String> {
+        let start = t0.elapsed().as_micros();
+        sys::wait_exit(pid).map_err(|e| format!("waitpid({pid}): {e}"))?;
+        Ok(format!("{pid}:{start}:{}", t0.elapsed().as_micros()))
+    };
+    let others: Vec<_> = rest
+        .iter()
+        .map(|&pid| {
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                timed(pid)
+            })
+        })
+        .collect();
+    let mut out = vec![timed(*first)];
+    for t in others {
+        out.push(t.join().unwrap_or_else(|_| Err("reaper thread panicked".into())));
+    }
+    Ok(out.into_iter().collect::<Result<Vec<_>, _>>()?.join(" "))
 }
 
 /// Start a reader inside the pid namespace at `ns` (a /proc/PID/ns/pid

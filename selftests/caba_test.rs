@@ -266,6 +266,8 @@ tests![
     pidfd_caba_outside_namespace_is_zero,
     release_1000_descendants,
     racing_readers,
+    racing_readers_big_release,
+    racing_readers_two_big_releases,
     complex_sessions,
     randomized,
 ];

@@ -607,6 +607,68 @@ impl World {
         Ok(us)
     }
 
+    /// The zombies `names`, children of one parent, are reaped at once,
+    /// each in a thread of the parent's agent (the first right away, the
+    /// others a millisecond later), so that their releases may overlap.
+    /// `around(true)` runs right before the command goes out and
+    /// `around(false)` right after the answer. Returns each reap's start
+    /// and end in microseconds from the command's start.
+    #[track_caller]
+    pub fn reap_together(
+        &mut self,
+        names: &[&str],
+        around: impl FnMut(bool),
+    ) -> Result<Vec<(u64, u64)>, String> {
+        self.at = Location::caller();
+        self.reap_together_(names, around)
+            .map_err(|e| self.located(e))
+    }
+
+    fn reap_together_(
+        &mut self,
+        names: &[&str],
+        mut around: impl FnMut(bool),
+    ) -> Result<Vec<(u64, u64)>, String> {
+        let ps: Vec<Pid> = names.iter().map(|n| self.pid(n)).collect();
+        let parent = self.m.procs[ps[0]].parent.ok_or("no parent")?;
+        for (&p, n) in ps.iter().zip(names) {
+            let pr = &self.m.procs[p];
+            if pr.state != State::Zombie || pr.tracer.is_some() || pr.parent != Some(parent) {
+                return Err(format!(
+                    "{n} is not an untraced zombie child of {}",
+                    self.name(parent)
+                ));
+            }
+        }
+        let ns = self.m.procs[parent].ns;
+        let pids: Vec<String> = ps
+            .iter()
+            .map(|&p| self.m.pid_in(Some(p), ns).to_string())
+            .collect();
+        let pname = self.name(parent);
+        let agent = self.agent_for(&pname)?;
+        around(true);
+        let answer = self.ask(&agent, &format!("reapall {}", pids.join(" ")));
+        around(false);
+        let times = answer?
+            .split_whitespace()
+            .map(|t| {
+                let f: Vec<u64> = t.split(':').filter_map(|n| n.parse().ok()).collect();
+                match f[..] {
+                    [_, start, end] => Ok((start, end)),
+                    _ => Err(format!("bad reapall answer '{t}'")),
+                }
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let mut next = self.m.clone();
+        for &p in &ps {
+            next.reap(p);
+        }
+        self.settle(next)?;
+        self.step(format!("{} reaped together by {pname}", names.join(" and ")))?;
+        Ok(times)
+    }
+
     /// `tracer` attaches to `tracee` with PTRACE_SEIZE.
     #[track_caller]
     pub fn trace(&mut self, tracer: &str, tracee: &str) -> Result<(), String> {
