@@ -130,7 +130,7 @@ fn agent_loop(mut chan: Chan, dir: &str, is_thread: bool) {
             }
             ["exit"] => sys::exit_group(0),
             ["reap", pid] => reap(pid),
-            ["reapall", pids @ ..] => reap_all(pids),
+            ["reapall", stagger, pids @ ..] => reap_all(stagger, pids),
             ["setsid"] => ok(sys::new_session()),
             ["setpgid", pgid] => ok(sys::set_pgid(0, pgid.parse().unwrap_or(-1))),
             ["subreaper", on] => ok(sys::set_subreaper(*on == "1")),
@@ -147,6 +147,7 @@ fn agent_loop(mut chan: Chan, dir: &str, is_thread: bool) {
                 .collect::<Vec<_>>()
                 .join(";")),
             ["holders", n] => holders(n.parse().unwrap_or(0)),
+            ["pausers", n] => pausers(n.parse().unwrap_or(0)),
             ["chain", depth, targets] => {
                 Chain::build(depth.parse().unwrap_or(1), targets.parse().unwrap_or(1)).map(|c| {
                     let r = c.report.clone();
@@ -197,31 +198,55 @@ fn reap(pid: &str) -> Result<String, String> {
 }
 
 /// waitpid() for several children at once, one thread each, so that their
-/// releases may overlap: the first in this thread, right away, the others
-/// each in a thread of its own that waits a millisecond first, so that the
-/// first release has begun. Answers "pid:start:end" per child, in
-/// microseconds from the command's start, in the order given.
-fn reap_all(pids: &[&str]) -> Result<String, String> {
+/// releases may overlap. The threads for the later ones are started first
+/// and spin until this thread is about to wait for the first; then the
+/// i-th waits i times `stagger_us` (spinning: a sleep under TCG lasts
+/// milliseconds) and waits too, so that it starts while the first release
+/// still runs. Answers "pid:start:end" per child, CLOCK_MONOTONIC
+/// nanoseconds (sys::monotonic_ns()), in the order given.
+fn reap_all(stagger_us: &str, pids: &[&str]) -> Result<String, String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let stagger: u64 = stagger_us
+        .parse()
+        .map_err(|_| format!("bad stagger '{stagger_us}'"))?;
     let pids: Vec<i32> = pids
         .iter()
         .map(|p| p.parse().map_err(|_| format!("bad pid '{p}'")))
         .collect::<Result<_, String>>()?;
     let (first, rest) = pids.split_first().ok_or("no pid")?;
-    let t0 = std::time::Instant::now();
-    let timed = move |pid: i32| -> Result<String, String> {
-        let start = t0.elapsed().as_micros();
+    let timed = |pid: i32| -> Result<String, String> {
+        let start = sys::monotonic_ns();
         sys::wait_exit(pid).map_err(|e| format!("waitpid({pid}): {e}"))?;
-        Ok(format!("{pid}:{start}:{}", t0.elapsed().as_micros()))
+        Ok(format!("{pid}:{start}:{}", sys::monotonic_ns()))
     };
+    // 0 until this thread is about to wait: then the time it started.
+    let go = Arc::new(AtomicU64::new(0));
+    let ready = Arc::new(AtomicU64::new(0));
     let others: Vec<_> = rest
         .iter()
-        .map(|&pid| {
+        .enumerate()
+        .map(|(i, &pid)| {
+            let (go, ready) = (go.clone(), ready.clone());
             std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                ready.fetch_add(1, Ordering::SeqCst);
+                let t = loop {
+                    match go.load(Ordering::SeqCst) {
+                        0 => std::hint::spin_loop(),
+                        t => break t,
+                    }
+                };
+                while sys::monotonic_ns() < t + (i as u64 + 1) * stagger * 1000 {
+                    std::hint::spin_loop();
+                }
                 timed(pid)
             })
         })
         .collect();
+    while ready.load(Ordering::SeqCst) < rest.len() as u64 {
+        std::thread::yield_now();
+    }
+    go.store(sys::monotonic_ns(), Ordering::SeqCst);
     let mut out = vec![timed(*first)];
     for t in others {
         out.push(t.join().unwrap_or_else(|_| Err("reaper thread panicked".into())));
@@ -243,6 +268,20 @@ fn holders(n: usize) -> Result<String, String> {
     let mut pids = Vec::with_capacity(n);
     for _ in 0..n {
         pids.push(sys::fork_run(|| sys::pause_forever()).map_err(|e| e.to_string())?);
+    }
+    Ok(pids
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// `n` children that share our memory and pause until killed
+/// (sys::spawn_pauser()); answers their pids.
+fn pausers(n: usize) -> Result<String, String> {
+    let mut pids = Vec::with_capacity(n);
+    for _ in 0..n {
+        pids.push(sys::spawn_pauser().map_err(|e| e.to_string())?);
     }
     Ok(pids
         .iter()

@@ -1097,6 +1097,9 @@ struct Reads {
     /// `Race::during` was set.
     seen: Vec<Vec<usize>>,
     seen_during: Vec<Vec<usize>>,
+    /// Every read that named a member of its chain: CLOCK_MONOTONIC before
+    /// and after it (sys::monotonic_ns()), its chain, the member.
+    times: Vec<(u64, u64, usize, usize)>,
     wrong: Wrong,
 }
 
@@ -1121,7 +1124,23 @@ impl Reads {
                 }
             }
         }
+        self.times.extend(o.times);
         self.wrong.add(o.wrong);
+    }
+
+    /// The reads that overlapped one of `spans` (start and end, in
+    /// sys::monotonic_ns()), and per chain, per member, how many of those
+    /// named it.
+    fn within(&self, spans: &[(u64, u64)]) -> (usize, Vec<Vec<usize>>) {
+        let mut seen: Vec<Vec<usize>> = self.seen.iter().map(|c| vec![0; c.len()]).collect();
+        let mut n = 0;
+        for &(t0, t1, ci, p) in &self.times {
+            if spans.iter().any(|&(s, e)| t1 >= s && t0 <= e) {
+                n += 1;
+                seen[ci][p] += 1;
+            }
+        }
+        (n, seen)
     }
 }
 
@@ -1144,6 +1163,7 @@ fn race_reader(use_pidfd: bool, race: &Race) -> Reads {
             let during = race.during.load(Relaxed);
             r.during += during as usize;
             let mut ino = None;
+            let t0 = sys::monotonic_ns();
             let (got, src): (Vec<i32>, &str) = if use_pidfd {
                 r.pidfd += 1;
                 match fds[i]
@@ -1183,9 +1203,11 @@ fn race_reader(use_pidfd: bool, race: &Race) -> Reads {
                     }
                 }
             };
+            let t1 = sys::monotonic_ns();
             match classify(chain, last[i], &got, use_pidfd) {
                 Read::Ok(p) => {
                     last[i] = p;
+                    r.times.push((t0, t1, ci, p));
                     r.seen[ci][p] += 1;
                     if during {
                         r.seen_during[ci][p] += 1;
@@ -1288,6 +1310,7 @@ pub fn racing_readers() -> TestResult {
         }
         round.seen.clear();
         round.seen_during.clear();
+        round.times.clear();
         reads.add(round);
     }
     let counts = format!(
@@ -1309,7 +1332,15 @@ pub fn racing_readers() -> TestResult {
 /// thousands make it run in many chunks while the readers read.
 const BIG: usize = 3000;
 /// The same for each of the two back-to-back releases.
-const BIG_TWO: usize = 2000;
+const BIG_TWO: usize = 2500;
+/// How long after the first reap the second starts, in the two-release
+/// test: X's release took about 1.2 ms for 3,000 descendants under TCG.
+const STAGGER_US: u64 = 300;
+/// Reads that must overlap a waitpid() that released: 3 readers of 8 or
+/// 16 targets read a few dozen times in a 1 ms reap under TCG (measured
+/// on this machine; see the test's output), so this is a floor well below
+/// that, not a rate.
+const DURING_FLOOR: usize = 4;
 
 /// The processes whose PPid is `ppid` (root namespace), by pid.
 fn children_of(ppid: i32) -> Vec<i32> {
@@ -1352,19 +1383,21 @@ fn all_show(pids: &[i32], want: &[i32], ino: u64, when: &str) -> Result<(), Fail
                 if !pidfd {
                     return None;
                 }
-                match look::pidfd_info(k, false) {
-                    Pidfd::Info {
-                        mask,
-                        caba,
-                        caba_ino,
-                        ..
-                    } if mask & sys::PIDFD_INFO_CABA != 0
-                        && caba as i32 == want[0]
-                        && caba_ino == ino =>
+                match sys::pidfd_open(k, false)
+                    .and_then(|fd| sys::pidfd_get_info(&fd, sys::PIDFD_INFO_CABA))
+                {
+                    Ok(i)
+                        if i.mask & sys::PIDFD_INFO_CABA != 0
+                            && i.caba as i32 == want[0]
+                            && i.caba_ino == ino =>
                     {
                         None
                     }
-                    other => Some(format!("{k}: pidfd {other:?}")),
+                    Ok(i) => Some(format!(
+                        "{k}: pidfd mask {:#x} caba {} caba_ino {}",
+                        i.mask, i.caba, i.caba_ino
+                    )),
+                    Err(e) => Some(format!("{k}: pidfd {e}")),
                 }
             })
         })
@@ -1424,7 +1457,7 @@ fn big_release(two: bool) -> TestResult {
     let n = if two { BIG_TWO } else { BIG };
     let mut kids = vec![];
     for name in released {
-        let made = w.ask(name, &format!("holders {n}"))?;
+        let made = w.ask(name, &format!("pausers {n}"))?;
         ensure_eq(
             &format!("children {name} made"),
             made.split_whitespace().count(),
@@ -1461,7 +1494,8 @@ fn big_release(two: bool) -> TestResult {
             &format!("{} a zombie, before the reap", released[i]),
         )?;
     }
-    // Eight targets per chain, spread from the first child to the last.
+    // Eight targets per chain, spread from the first child to the last
+    // (the walk moves them in the order they were made).
     let mut targets = vec![];
     for (i, k) in kids.iter().enumerate() {
         for j in 0..8 {
@@ -1470,25 +1504,29 @@ fn big_release(two: bool) -> TestResult {
     }
     let race = std::sync::Arc::new(Race::new(chains.clone(), inos.clone(), targets.clone()));
     let readers = Race::start(&race);
-    let nreaders = readers.len();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let times = w.reap_together(released, |on| race.during.store(on, Relaxed));
+    let stagger = if two { STAGGER_US } else { 0 };
+    let spans = w.reap_together(released, stagger, |on| race.during.store(on, Relaxed));
     std::thread::sleep(std::time::Duration::from_millis(20));
     let reads = Race::join(&race, readers)?;
-    let times = times?;
+    let spans = spans?;
+    let (during, seen_during) = reads.within(&spans);
+    let chain_names = |i: usize| released[i..].join("->") + "->N";
     let counts = format!(
-        "{} NScaba reads of {} columns and {} pidfd reads, {} of them during the reap; \
-         per chain, reads that named each member (in all / during the reap): {}; {}",
+        "{} NScaba reads of {} columns and {} pidfd reads; {} of them overlapped a waitpid() \
+         that released, {} while the reap command was in flight; reads that named each member \
+         (in all / overlapping a release): {}; {}",
         reads.nscaba,
         chains[0][0].len(),
         reads.pidfd,
+        during,
         reads.during,
         (0..chains.len())
             .map(|i| format!(
                 "{}: {}",
-                released[i..].join("->") + "->N",
+                chain_names(i),
                 (0..chains[i].len())
-                    .map(|p| format!("{}/{}", reads.seen[i][p], reads.seen_during[i][p]))
+                    .map(|p| format!("{}/{}", reads.seen[i][p], seen_during[i][p]))
                     .collect::<Vec<_>>()
                     .join(" ")
             ))
@@ -1499,51 +1537,39 @@ fn big_release(two: bool) -> TestResult {
     if reads.wrong.total() > 0 {
         return Err(fail(format!("{counts}; e.g. {:?}", reads.wrong.examples)));
     }
-    // Every reader read every target at least once while the reap ran.
-    let floor = nreaders * targets.len();
-    if reads.during < floor {
+    if during < DURING_FLOOR {
         return Err(fail(format!(
-            "{counts}: {} reads during the reap, want at least {floor} \
-             (every one of {nreaders} readers reading each of {} targets once)",
-            reads.during,
-            targets.len()
+            "{counts}: {during} reads overlapped the release, want at least {DURING_FLOOR}"
         )));
     }
     for (i, seen) in reads.seen.iter().enumerate() {
         if seen[0] == 0 || seen[seen.len() - 1] == 0 {
             return Err(fail(format!(
-                "{counts}: the descendants of {} were not seen with both their old and their \
-                 new CABA",
-                released[i]
+                "{counts}: the descendants of {} were not seen with both their old CABA \
+                 and their new one ({})",
+                released[i],
+                chain_names(i)
             )));
         }
     }
     let n_cols = cols(&w, "N");
     let n_ino = ino_of(w.root_pid("N"))?;
     for (i, k) in kids.iter().enumerate() {
-        all_show(
-            k,
-            &n_cols,
-            n_ino,
-            &format!("{} reaped", released[i]),
-        )?;
+        all_show(k, &n_cols, n_ino, &format!("{} reaped", released[i]))?;
     }
+    let us = |ns: u64| ns.saturating_sub(spans[0].0) / 1000;
     let reaps: Vec<String> = released
         .iter()
-        .zip(&times)
-        .map(|(r, (s, e))| format!("{r} from {s} to {e} us"))
+        .zip(&spans)
+        .map(|(r, &(s, e))| format!("{r} from {} to {} us", us(s), us(e)))
         .collect();
-    let overlap = if two {
-        if times[1].0 < times[0].1 {
-            ", the two reaps overlapped"
-        } else {
-            ", the two reaps did not overlap"
-        }
-    } else {
-        ""
+    let overlap = match spans[..] {
+        [(_, x_end), (a_start, _), ..] if a_start < x_end => ", A's began before X's ended",
+        [_, _, ..] => ", A's began after X's ended",
+        _ => "",
     };
     Ok(format!(
-        "{n} CABA-descendants each of {}, made in {:.1} s; reaped {}{overlap}; {counts}; {}",
+        "{n} CABA-descendants each of {}, made in {:.1} s; the reaps: {}{overlap}; {counts}; {}",
         released.join(", "),
         made_in.as_secs_f64(),
         reaps.join(", "),

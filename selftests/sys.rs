@@ -80,7 +80,24 @@ extern "C" {
     fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
     fn ptrace(request: c_int, ...) -> c_long;
     fn signal(sig: c_int, handler: usize) -> usize;
+    fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
     static environ: *const *const c_char;
+}
+
+#[repr(C)]
+struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process, so that
+/// the times of reads in the runner and of a reap in an agent compare.
+pub fn monotonic_ns() -> u64 {
+    const CLOCK_MONOTONIC: c_int = 1;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: ts is a valid out-pointer; CLOCK_MONOTONIC always exists.
+    unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) };
+    ts.sec as u64 * 1_000_000_000 + ts.nsec as u64
 }
 
 fn check(ret: c_long) -> Result<c_long> {
@@ -195,6 +212,33 @@ pub fn spawn_vm(flags: u64, vfork: bool, exec: Exec) -> Result<i32> {
             top,
             (all as c_int) | exit_signal(flags),
             exec as *const Exec as *mut c_void,
+        )
+    };
+    check(pid as c_long).map(|p| p as i32)
+}
+
+extern "C" fn pauser(_arg: *mut c_void) -> c_int {
+    pause_forever()
+}
+
+/// A child process (not a thread: its own thread group) that shares our
+/// memory (CLONE_VM) and does nothing but pause() on a small stack of its
+/// own until killed: much cheaper than fork() where thousands are needed.
+/// Its stack is leaked (4 KiB, the child uses a few hundred bytes).
+pub fn spawn_pauser() -> Result<i32> {
+    const STACK: usize = 4096;
+    let stack: &'static mut [u8] = Vec::leak(vec![0u8; STACK]);
+    // SAFETY: the child starts in pauser() on the top of its own leaked
+    // stack (16-byte aligned as the ABI wants) and only calls pause(),
+    // touching nothing of ours.
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().add(STACK - 64);
+        let top = (top as usize & !15) as *mut c_void;
+        clone(
+            pauser,
+            top,
+            (CLONE_VM as c_int) | SIGCHLD,
+            std::ptr::null_mut(),
         )
     };
     check(pid as c_long).map(|p| p as i32)

@@ -608,25 +608,27 @@ impl World {
     }
 
     /// The zombies `names`, children of one parent, are reaped at once,
-    /// each in a thread of the parent's agent (the first right away, the
-    /// others a millisecond later), so that their releases may overlap.
-    /// `around(true)` runs right before the command goes out and
-    /// `around(false)` right after the answer. Returns each reap's start
-    /// and end in microseconds from the command's start.
+    /// each in a thread of the parent's agent: the first right away, the
+    /// i-th i times `stagger_us` later, so that their releases may
+    /// overlap. `around(true)` runs right before the command goes out and
+    /// `around(false)` right after the answer. Returns each waitpid()'s
+    /// start and end, CLOCK_MONOTONIC nanoseconds (sys::monotonic_ns()).
     #[track_caller]
     pub fn reap_together(
         &mut self,
         names: &[&str],
+        stagger_us: u64,
         around: impl FnMut(bool),
     ) -> Result<Vec<(u64, u64)>, String> {
         self.at = Location::caller();
-        self.reap_together_(names, around)
+        self.reap_together_(names, stagger_us, around)
             .map_err(|e| self.located(e))
     }
 
     fn reap_together_(
         &mut self,
         names: &[&str],
+        stagger_us: u64,
         mut around: impl FnMut(bool),
     ) -> Result<Vec<(u64, u64)>, String> {
         let ps: Vec<Pid> = names.iter().map(|n| self.pid(n)).collect();
@@ -648,7 +650,7 @@ impl World {
         let pname = self.name(parent);
         let agent = self.agent_for(&pname)?;
         around(true);
-        let answer = self.ask(&agent, &format!("reapall {}", pids.join(" ")));
+        let answer = self.ask(&agent, &format!("reapall {stagger_us} {}", pids.join(" ")));
         around(false);
         let times = answer?
             .split_whitespace()
