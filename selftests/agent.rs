@@ -199,6 +199,7 @@ fn reap(pid: &str) -> Result<String, String> {
 
 /// waitpid() for several children at once, one thread each, so that their
 /// releases may overlap. The threads for the later ones are started first
+/// (SCHED_FIFO where allowed, so that they run on time on a busy system)
 /// and spin until this thread is about to wait for the first; then the
 /// i-th waits i times `stagger_us` (spinning: a sleep under TCG lasts
 /// milliseconds) and waits too, so that it starts while the first release
@@ -229,6 +230,9 @@ fn reap_all(stagger_us: &str, pids: &[&str]) -> Result<String, String> {
         .map(|(i, &pid)| {
             let (go, ready) = (go.clone(), ready.clone());
             std::thread::spawn(move || {
+                // Ahead of the racing readers, so that it starts on time
+                // (where allowed: root; else it starts when it can).
+                let _ = sys::realtime_thread();
                 ready.fetch_add(1, Ordering::SeqCst);
                 let t = loop {
                     match go.load(Ordering::SeqCst) {
@@ -274,6 +278,21 @@ fn holders(n: usize) -> Result<String, String> {
         .map(|p| p.to_string())
         .collect::<Vec<_>>()
         .join(" "))
+}
+
+/// caba_test --pausers N FILE: `N` pausers, then "ready" in FILE.ready,
+/// then exit once FILE exists (for a checker run during the release).
+pub fn pausers_main(n: &str, file: &str) -> ! {
+    let Ok(n) = n.parse::<usize>() else {
+        sys::exit_group(2)
+    };
+    if pausers(n).is_err() || std::fs::write(format!("{file}.ready"), "ready\n").is_err() {
+        sys::exit_group(1);
+    }
+    while !std::path::Path::new(file).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    sys::exit_group(0)
 }
 
 /// `n` children that share our memory and pause until killed

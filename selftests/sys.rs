@@ -81,6 +81,7 @@ extern "C" {
     fn ptrace(request: c_int, ...) -> c_long;
     fn signal(sig: c_int, handler: usize) -> usize;
     fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
+    fn sched_setscheduler(pid: c_int, policy: c_int, param: *const c_int) -> c_int;
     static environ: *const *const c_char;
 }
 
@@ -88,6 +89,15 @@ extern "C" {
 struct Timespec {
     sec: i64,
     nsec: i64,
+}
+
+/// SCHED_FIFO at priority 1 for the calling thread (root only): it runs
+/// as soon as it is runnable, ahead of every normal thread.
+pub fn realtime_thread() -> Result<()> {
+    const SCHED_FIFO: c_int = 1;
+    let prio: c_int = 1;
+    // SAFETY: struct sched_param is one int; 0 names the calling thread.
+    check_int(unsafe { sched_setscheduler(0, SCHED_FIFO, &prio) })
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: one clock for every process, so that
