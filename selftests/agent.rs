@@ -203,7 +203,8 @@ fn reap(pid: &str) -> Result<String, String> {
 /// and spin until this thread is about to wait for the first; then the
 /// i-th waits i times `stagger_us` (spinning: a sleep under TCG lasts
 /// milliseconds) and waits too, so that it starts while the first release
-/// still runs. Answers "pid:start:end" per child, CLOCK_MONOTONIC
+/// still runs. Every waitpid() runs at nice 19. Answers "pid:start:end"
+/// per child, CLOCK_MONOTONIC
 /// nanoseconds (sys::monotonic_ns()), in the order given.
 fn reap_all(stagger_us: &str, pids: &[&str]) -> Result<String, String> {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -216,10 +217,15 @@ fn reap_all(stagger_us: &str, pids: &[&str]) -> Result<String, String> {
         .map(|p| p.parse().map_err(|_| format!("bad pid '{p}'")))
         .collect::<Result<_, String>>()?;
     let (first, rest) = pids.split_first().ok_or("no pid")?;
+    // Each waitpid() at nice 19, so that the racing readers (nice 0) take
+    // the CPU from the release between its chunks and read meanwhile.
     let timed = |pid: i32| -> Result<String, String> {
+        let _ = sys::thread_nice(19);
         let start = sys::monotonic_ns();
-        sys::wait_exit(pid).map_err(|e| format!("waitpid({pid}): {e}"))?;
-        Ok(format!("{pid}:{start}:{}", sys::monotonic_ns()))
+        let r = sys::wait_exit(pid).map_err(|e| format!("waitpid({pid}): {e}"));
+        let end = sys::monotonic_ns();
+        let _ = sys::thread_nice(0);
+        r.map(|_| format!("{pid}:{start}:{end}"))
     };
     // 0 until this thread is about to wait: then the time it started.
     let go = Arc::new(AtomicU64::new(0));
@@ -231,8 +237,9 @@ fn reap_all(stagger_us: &str, pids: &[&str]) -> Result<String, String> {
             let (go, ready) = (go.clone(), ready.clone());
             std::thread::spawn(move || {
                 // Ahead of the racing readers, so that it starts on time
-                // (where allowed: root; else it starts when it can).
-                let _ = sys::realtime_thread();
+                // (where allowed: root; else it starts when it can); back
+                // to normal for its waitpid().
+                let _ = sys::realtime_thread(true);
                 ready.fetch_add(1, Ordering::SeqCst);
                 let t = loop {
                     match go.load(Ordering::SeqCst) {
@@ -243,6 +250,7 @@ fn reap_all(stagger_us: &str, pids: &[&str]) -> Result<String, String> {
                 while sys::monotonic_ns() < t + (i as u64 + 1) * stagger * 1000 {
                     std::hint::spin_loop();
                 }
+                let _ = sys::realtime_thread(false);
                 timed(pid)
             })
         })

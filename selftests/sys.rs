@@ -82,6 +82,7 @@ extern "C" {
     fn signal(sig: c_int, handler: usize) -> usize;
     fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
     fn sched_setscheduler(pid: c_int, policy: c_int, param: *const c_int) -> c_int;
+    fn setpriority(which: c_int, who: u32, prio: c_int) -> c_int;
     static environ: *const *const c_char;
 }
 
@@ -92,12 +93,22 @@ struct Timespec {
 }
 
 /// SCHED_FIFO at priority 1 for the calling thread (root only): it runs
-/// as soon as it is runnable, ahead of every normal thread.
-pub fn realtime_thread() -> Result<()> {
+/// as soon as it is runnable, ahead of every normal thread; with
+/// `on` false, back to SCHED_OTHER.
+pub fn realtime_thread(on: bool) -> Result<()> {
+    const SCHED_OTHER: c_int = 0;
     const SCHED_FIFO: c_int = 1;
-    let prio: c_int = 1;
+    let (policy, prio): (c_int, c_int) = if on { (SCHED_FIFO, 1) } else { (SCHED_OTHER, 0) };
     // SAFETY: struct sched_param is one int; 0 names the calling thread.
-    check_int(unsafe { sched_setscheduler(0, SCHED_FIFO, &prio) })
+    check_int(unsafe { sched_setscheduler(0, policy, &prio) })
+}
+
+/// The nice value of the calling thread alone (Linux: PRIO_PROCESS with
+/// who 0 is the calling thread); lowering it again needs root.
+pub fn thread_nice(nice: i32) -> Result<()> {
+    const PRIO_PROCESS: c_int = 0;
+    // SAFETY: integer arguments only.
+    check_int(unsafe { setpriority(PRIO_PROCESS, 0, nice) })
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: one clock for every process, so that
