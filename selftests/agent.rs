@@ -288,13 +288,19 @@ fn holders(n: usize) -> Result<String, String> {
         .join(" "))
 }
 
-/// caba_test --pausers N FILE: `N` pausers, then "ready" in FILE.ready,
-/// then exit once FILE exists (for a checker run during the release).
+/// caba_test --pausers N FILE: `N` pausers, then "ready" and their pids,
+/// a line each, in FILE.ready, then exit once FILE exists (for a checker
+/// run during the release).
 pub fn pausers_main(n: &str, file: &str) -> ! {
     let Ok(n) = n.parse::<usize>() else {
         sys::exit_group(2)
     };
-    if pausers(n).is_err() || std::fs::write(format!("{file}.ready"), "ready\n").is_err() {
+    let Ok(pids) = pausers(n) else {
+        sys::exit_group(1)
+    };
+    if std::fs::write(format!("{file}.ready"), format!("ready\n{}\n", pids.replace(' ', "\n")))
+        .is_err()
+    {
         sys::exit_group(1);
     }
     while !std::path::Path::new(file).exists() {
@@ -308,7 +314,16 @@ pub fn pausers_main(n: &str, file: &str) -> ! {
 fn pausers(n: usize) -> Result<String, String> {
     let mut pids = Vec::with_capacity(n);
     for _ in 0..n {
-        pids.push(sys::spawn_pauser().map_err(|e| e.to_string())?);
+        match sys::spawn_pauser() {
+            Ok(p) => pids.push(p),
+            Err(e) => {
+                // Leave none behind.
+                for &p in &pids {
+                    let _ = sys::kill_pid(p, sys::SIGKILL);
+                }
+                return Err(format!("after {} pausers: {e}", pids.len()));
+            }
+        }
     }
     Ok(pids
         .iter()
