@@ -1541,7 +1541,8 @@ fn big_release(two: bool) -> TestResult {
     // itself are counted and shown, not required: the release takes about
     // a millisecond under TCG, shorter than a scheduler tick (4 ms), so
     // whether the readers run within it is the scheduler's choice
-    // (measured on this machine, nine runs: from 2 to 8,175 per run).
+    // (measured on this machine, eleven runs of the two tests: from 2 to
+    // 8,175 per run).
     let floor = nreaders * targets.len();
     if reads.during < floor {
         return Err(fail(format!(
