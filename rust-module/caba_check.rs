@@ -617,8 +617,9 @@ mod frozen {
         /// namespace and start time are gone with that pid.
         fn add_releasing(&mut self, member: &Signal) {
             if member.tgid_pid().is_some() {
-                self.unexpected =
-                    Some("a node on a CABA list with its tgid pid attached but not on the task list");
+                self.unexpected = Some(
+                    "a node on a CABA list with its tgid pid attached but not on the task list",
+                );
                 return;
             }
             if self.procs.len() - self.present >= MAX_RELEASING {

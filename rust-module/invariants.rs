@@ -511,8 +511,9 @@ pub fn check(
     sum.entries = entries;
     // I6: one entry per present process but init_task, and one per
     // releasing node, which stays on its CABA's list until its own empties.
-    let present_less_root = (n - releasing)
-        .saturating_sub(usize::from(snap.index(snap.root).is_some_and(|i| snap.procs[i].present)));
+    let present_less_root = (n - releasing).saturating_sub(usize::from(
+        snap.index(snap.root).is_some_and(|i| snap.procs[i].present),
+    ));
     let expected = present_less_root + releasing;
     if entries != expected {
         bad(

@@ -261,7 +261,10 @@ fn reap_all(stagger_us: &str, pids: &[&str]) -> Result<String, String> {
     go.store(sys::monotonic_ns(), Ordering::SeqCst);
     let mut out = vec![timed(*first)];
     for t in others {
-        out.push(t.join().unwrap_or_else(|_| Err("reaper thread panicked".into())));
+        out.push(
+            t.join()
+                .unwrap_or_else(|_| Err("reaper thread panicked".into())),
+        );
     }
     Ok(out.into_iter().collect::<Result<Vec<_>, _>>()?.join(" "))
 }
@@ -298,8 +301,11 @@ pub fn pausers_main(n: &str, file: &str) -> ! {
     let Ok(pids) = pausers(n) else {
         sys::exit_group(1)
     };
-    if std::fs::write(format!("{file}.ready"), format!("ready\n{}\n", pids.replace(' ', "\n")))
-        .is_err()
+    if std::fs::write(
+        format!("{file}.ready"),
+        format!("ready\n{}\n", pids.replace(' ', "\n")),
+    )
+    .is_err()
     {
         sys::exit_group(1);
     }

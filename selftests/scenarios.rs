@@ -772,7 +772,11 @@ pub fn pidfd_info_caba_supported() -> TestResult {
         sys::PIDFD_INFO_CABA,
     )?;
     ensure_eq("caba of B", info.caba as i32, a)?;
-    ensure_eq("caba_ino of B (st_ino of a pidfd of A)", info.caba_ino, w.ino("A")?)?;
+    ensure_eq(
+        "caba_ino of B (st_ino of a pidfd of A)",
+        info.caba_ino,
+        w.ino("A")?,
+    )?;
     let info = sys::pidfd_get_info(&fd, 0).map_err(|e| e.to_string())?;
     ensure_eq(
         "PIDFD_INFO_CABA when not asked for",
@@ -853,7 +857,11 @@ pub fn pidfd_held_across_release() -> TestResult {
         0,
     )?;
     ensure_eq("released X with PIDFD_INFO_EXIT: caba", info.caba, 0)?;
-    ensure_eq("released X with PIDFD_INFO_EXIT: caba_ino", info.caba_ino, 0)?;
+    ensure_eq(
+        "released X with PIDFD_INFO_EXIT: caba_ino",
+        info.caba_ino,
+        0,
+    )?;
     expect_caba(&w, "Y", "A")?;
     done(w)
 }
@@ -1117,7 +1125,10 @@ impl Reads {
         self.nscaba += o.nscaba;
         self.pidfd += o.pidfd;
         self.during += o.during;
-        for (mine, theirs) in [(&mut self.seen, o.seen), (&mut self.seen_during, o.seen_during)] {
+        for (mine, theirs) in [
+            (&mut self.seen, o.seen),
+            (&mut self.seen_during, o.seen_during),
+        ] {
             for (m, t) in mine.iter_mut().zip(theirs) {
                 for (a, b) in m.iter_mut().zip(t) {
                     *a += b;
@@ -1295,7 +1306,8 @@ pub fn racing_readers() -> TestResult {
             .collect::<Result<Vec<u64>, Failure>>()?;
         let race = std::sync::Arc::new(Race::new(vec![chain], vec![inos], cs.clone()));
         let readers = Race::start(&race);
-        race.during.store(true, std::sync::atomic::Ordering::Relaxed);
+        race.during
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         w.ask("X", "go")?;
         std::thread::sleep(std::time::Duration::from_millis(5));
         let mut round = Race::join(&race, readers)?;

@@ -98,7 +98,11 @@ struct Timespec {
 pub fn realtime_thread(on: bool) -> Result<()> {
     const SCHED_OTHER: c_int = 0;
     const SCHED_FIFO: c_int = 1;
-    let (policy, prio): (c_int, c_int) = if on { (SCHED_FIFO, 1) } else { (SCHED_OTHER, 0) };
+    let (policy, prio): (c_int, c_int) = if on {
+        (SCHED_FIFO, 1)
+    } else {
+        (SCHED_OTHER, 0)
+    };
     // SAFETY: struct sched_param is one int; 0 names the calling thread.
     check_int(unsafe { sched_setscheduler(0, policy, &prio) })
 }

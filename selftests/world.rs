@@ -667,7 +667,10 @@ impl World {
             next.reap(p);
         }
         self.settle(next)?;
-        self.step(format!("{} reaped together by {pname}", names.join(" and ")))?;
+        self.step(format!(
+            "{} reaped together by {pname}",
+            names.join(" and ")
+        ))?;
         Ok(times)
     }
 
@@ -1130,7 +1133,9 @@ impl World {
                 ));
             }
             self.compared.pidfd += 1;
-            self.compare_caba_ino(p, task, view, &src, got_caba, caba_ino, caba_open, model_caba)?;
+            self.compare_caba_ino(
+                p, task, view, &src, got_caba, caba_ino, caba_open, model_caba,
+            )?;
         }
         Ok(())
     }

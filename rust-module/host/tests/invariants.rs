@@ -83,7 +83,12 @@ impl Builder {
         }
         assert_eq!(n, moved, "{x} has fewer than {moved} descendants");
         for p in self.procs.iter_mut() {
-            if self.entries.iter().any(|e| e.member == p.key && e.list == to) && p.caba == x {
+            if self
+                .entries
+                .iter()
+                .any(|e| e.member == p.key && e.list == to)
+                && p.caba == x
+            {
                 p.caba = to;
             }
         }
@@ -734,8 +739,8 @@ fn i2_releasing_node_not_on_its_cabas_list() {
     b.entries.retain(|e| !(e.member == x && e.list == a));
     let v = b.assert_rejected("I2");
     assert!(
-        v.iter().any(|v| v.node == x
-            && v.kind == Kind::ReleasingNotListed { caba: a, times: 0 }),
+        v.iter()
+            .any(|v| v.node == x && v.kind == Kind::ReleasingNotListed { caba: a, times: 0 }),
         "{v:?}"
     );
     assert!(invariants_of(&v).contains(&"I6"), "one entry short: {v:?}");
@@ -748,7 +753,8 @@ fn i2_releasing_node_without_caba() {
     b.entries.retain(|e| !(e.member == x && e.list == a));
     let v = b.assert_rejected("I2");
     assert!(
-        v.iter().any(|v| v.node == x && v.kind == Kind::ReleasingNoCaba),
+        v.iter()
+            .any(|v| v.node == x && v.kind == Kind::ReleasingNoCaba),
         "{v:?}"
     );
     // And the processes left on X's list have lost their CABA (I1).
@@ -774,8 +780,9 @@ fn i1_effective_caba_released() {
         "{v:?}"
     );
     assert!(
-        v.iter().any(|v| v.node == x
-            && matches!(v.kind, Kind::ReleasingNotListed { caba, .. } if caba == a)),
+        v.iter()
+            .any(|v| v.node == x
+                && matches!(v.kind, Kind::ReleasingNotListed { caba, .. } if caba == a)),
         "{v:?}"
     );
 }
@@ -804,7 +811,11 @@ fn i3_loop_through_releasing_nodes() {
     // A's ->caba now points at X: A -> X -> A, neither reaches init_task.
     let init = b.get(a).caba;
     b.get(a).caba = x;
-    for e in b.entries.iter_mut().filter(|e| e.member == a && e.list == init) {
+    for e in b
+        .entries
+        .iter_mut()
+        .filter(|e| e.member == a && e.list == init)
+    {
         e.list = x;
     }
     let v = b.assert_rejected("I3");
