@@ -4,7 +4,12 @@
 //! A check freezes the system with stop_machine(), copies what every process
 //! says about its CABA into a snapshot of plain data, lets the system go,
 //! and checks invariants I1-I8 of the CABA spec on the snapshot
-//! (invariants.rs, also tested on the host under `cargo test`).
+//! (invariants.rs, also tested on the host under `cargo test`), as the v7
+//! kernel design restates them: the snapshot holds the present processes
+//! (the task list) and every releasing node reachable through the
+//! CABA-descendants lists from them (a process already released, its tgid
+//! pid detached, still linked while release_task() moves its descendants in
+//! chunks).
 //!
 //! Loading the module runs one check: the load fails with -EINVAL when an
 //! invariant is broken (each violation is logged with its invariant and
@@ -21,8 +26,8 @@
 //!   invariant held and `FAIL` otherwise:
 //!
 //!   ```text
-//!   ok check 2: 40 processes (40 threads), 39 list entries, 1 pid namespaces, deepest chain 4, frozen for 54 us, checked in 4975 us
-//!   FAIL check 2: 2 violations in 42 processes, 42 list entries, frozen for 111 us, checked in 22668 us
+//!   ok check 2: 40 processes (40 threads), 0 releasing, 39 list entries, 1 pid namespaces, deepest chain 4, frozen for 54 us, checked in 4975 us
+//!   FAIL check 2: 2 violations in 42 processes, 0 releasing, 42 list entries, frozen for 111 us, checked in 22668 us
 //!   injected: two-lists: pid 69 left on the list of its CABA 67 and also put on the list of pid 43; expect I2, snapshot only, the kernel is untouched
 //!   I2 pid 69: found on the list of 43, expected only on its CABA's
 //!   I6 pid 0: found 42 list entries, expected 41 (processes less init_task)
@@ -33,8 +38,8 @@
 //!
 //! Parameters, read at load:
 //!
-//! - `capacity=N` (default 65536): the most processes, and list entries,
-//!   a snapshot holds. Its memory (64 bytes a process, 4 MiB by default)
+//! - `capacity=N` (default 65536): the most processes (releasing nodes
+//!   included; at most 4096 of those), and list entries, a snapshot holds. Its memory (64 bytes a process, 4 MiB by default)
 //!   is allocated at load, since nothing can be while the system is frozen.
 //! - `inject=N`, for testing the checker only (default 0: off): every check
 //!   run through debugfs corrupts its own snapshot after the system is let
@@ -54,7 +59,13 @@
 //! stopper thread with interrupts off; a CPU inside such a section cannot be
 //! preempted, so none is, and none can enter one until the callback
 //! returns. Processes leave the task list under the same lock before they
-//! are freed, so everything reachable from it stays valid. Under PREEMPT_RT
+//! are freed, so everything reachable from it stays valid; a releasing node
+//! (off the task list) leaves the CABA lists under the same lock, and only
+//! then does release_task() drop the task that holds its signal_struct, so
+//! what the lists reach stays valid too. v7 moves descendants in chunks of
+//! at most 64 per hold, with the lock dropped in between: a frozen system
+//! may sit between two chunks, which is why releasing nodes are in the
+//! snapshot and the rules name them. Under PREEMPT_RT
 //! tasklist_lock sleeps and its holders can be preempted, so there the
 //! module refuses to load. CABA is tracked only with CONFIG_PID_NS, so
 //! without it the module refuses to load too.
@@ -353,12 +364,12 @@ impl Report {
         let (frozen, took) = (self.frozen.as_micros_ceil(), self.took.as_micros_ceil());
         match self.outcome {
             Outcome::Passed => out(format_args!(
-                "ok check {run}: {} processes ({} threads), {} list entries, {} pid namespaces, deepest chain {}, frozen for {frozen} us, checked in {took} us",
-                sum.processes, self.threads, sum.entries, self.namespaces, sum.deepest
+                "ok check {run}: {} processes ({} threads), {} releasing, {} list entries, {} pid namespaces, deepest chain {}, frozen for {frozen} us, checked in {took} us",
+                sum.processes, self.threads, sum.releasing, sum.entries, self.namespaces, sum.deepest
             ))?,
             Outcome::Violations => out(format_args!(
-                "FAIL check {run}: {} violations in {} processes, {} list entries, frozen for {frozen} us, checked in {took} us",
-                sum.violations, sum.processes, sum.entries
+                "FAIL check {run}: {} violations in {} processes, {} releasing, {} list entries, frozen for {frozen} us, checked in {took} us",
+                sum.violations, sum.processes, sum.releasing, sum.entries
             ))?,
             Outcome::Full(what) => out(format_args!(
                 "FAIL check {run}: more {what} than the snapshot holds (capacity={}, {MAX_NS} pid namespaces); nothing was verified",
@@ -449,6 +460,10 @@ mod frozen {
     /// From include/linux/pid_namespace.h.
     const MAX_PID_NS_LEVEL: u32 = 32;
 
+    /// The most releasing nodes a snapshot holds: one per release_task()
+    /// in the middle of its walk, a handful; each is looked up one by one.
+    const MAX_RELEASING: usize = 4096;
+
     /// What a snapshot found besides its three vectors.
     pub(super) struct Taken {
         /// The key of init_task's process.
@@ -483,6 +498,7 @@ mod frozen {
             procs,
             entries,
             ns,
+            present: 0,
             root: 0,
             threads: 0,
             full: None,
@@ -537,6 +553,8 @@ mod frozen {
         procs: &'a mut KVVec<Proc>,
         entries: &'a mut KVVec<Entry>,
         ns: &'a mut KVVec<Ns>,
+        /// How many of `procs` are present processes (the first, sorted).
+        present: usize,
         root: usize,
         threads: usize,
         full: Option<&'static str>,
@@ -561,16 +579,61 @@ mod frozen {
             if self.full.is_some() || self.unexpected.is_some() {
                 return;
             }
+            // The present processes, sorted; the releasing nodes that the
+            // lists lead to are appended behind them as they are found, and
+            // their lists are walked in turn, so that every node reachable
+            // through the lists is taken (a releasing node is on no task
+            // list: only its CABA's list leads to it).
             invariants::sort(self.procs);
-            for i in 0..self.procs.len() {
+            self.present = self.procs.len();
+            let mut i = 0;
+            while i < self.procs.len() {
                 let key = self.procs[i].key;
                 // SAFETY: `key` is the signal_struct of a process the walk
-                // just found on the task list, which the freeze keeps there.
+                // found on the task list, which the freeze keeps there, or
+                // of a releasing node that `add_list` found on a list and
+                // checked to be one.
                 let sig = unsafe { Signal::from_raw(key as *mut _, frozen) };
                 self.add_list(sig, frozen);
-                if self.full.is_some() {
+                if self.full.is_some() || self.unexpected.is_some() {
                     return;
                 }
+                i += 1;
+            }
+            invariants::sort(self.procs);
+        }
+
+        /// Whether `key` is a node already in the snapshot: a present
+        /// process (sorted, binary search) or a releasing node (few: one
+        /// per release_task() in its walk; searched one by one).
+        fn known(&self, key: usize) -> bool {
+            let (present, releasing) = self.procs.split_at(self.present);
+            present.binary_search_by_key(&key, |p| p.key).is_ok()
+                || releasing.iter().any(|p| p.key == key)
+        }
+
+        /// Record `member`, found on a CABA list and not on the task list:
+        /// a releasing node, whose tgid pid must be detached. Its tgid,
+        /// namespace and start time are gone with that pid.
+        fn add_releasing(&mut self, member: &Signal) {
+            if member.tgid_pid().is_some() {
+                self.unexpected = Some(
+                    "a node on a CABA list with its tgid pid attached but not on the task list",
+                );
+                return;
+            }
+            if self.procs.len() - self.present >= MAX_RELEASING {
+                self.full = Some("releasing nodes");
+                return;
+            }
+            let p = Proc {
+                key: member.key(),
+                caba: member.caba(),
+                present: false,
+                ..Proc::default()
+            };
+            if self.procs.push_within_capacity(p).is_err() {
+                self.full = Some("processes");
             }
         }
 
@@ -590,6 +653,7 @@ mod frozen {
                 level: pid.level(),
                 ns: own_ns.as_ptr() as usize,
                 start: start_boottime(task),
+                present: true,
             };
             if self.procs.push_within_capacity(p).is_err() {
                 self.full = Some("processes");
@@ -630,6 +694,26 @@ mod frozen {
             while pos != head {
                 let member =
                     (pos as usize).wrapping_sub(offset_of!(bindings::signal_struct, caba_sibling));
+                // SAFETY: `pos` is a node of a CABA-descendants list, each
+                // of which is the `caba_sibling` of a signal_struct.
+                let next = unsafe { container_of!(pos, bindings::signal_struct, caba_sibling) };
+                // SAFETY: `next` is on the CABA list of a node of the
+                // snapshot. Frozen, such a signal_struct is a present
+                // process's, which the task list keeps, or a releasing
+                // node's: v7's release_task() unlinks it, under
+                // tasklist_lock held for writing, which no CPU holds while
+                // frozen, before it drops the task and so its signal_struct.
+                // A kernel that breaks this is what the checker is for; it
+                // reads the node like the kernel's own readers would.
+                let node = unsafe { Signal::from_raw(next, frozen) };
+                if !self.known(member) {
+                    self.add_releasing(node);
+                    if self.full.is_some() || self.unexpected.is_some() {
+                        return;
+                    }
+                }
+                // Every member is a node of the snapshot by now: a list
+                // with more entries than there are nodes repeats itself.
                 steps += 1;
                 let endless = steps > self.procs.len();
                 let entry = Entry {
@@ -640,16 +724,10 @@ mod frozen {
                     self.full = Some("list entries");
                     return;
                 }
-                let known = self.procs.binary_search_by_key(&member, |p| p.key).is_ok();
-                if endless || !known {
+                if endless {
                     return;
                 }
-                // SAFETY: `pos` is the `caba_sibling` of `member`, a process
-                // in the snapshot, so its container is that signal_struct.
-                let next = unsafe { container_of!(pos, bindings::signal_struct, caba_sibling) };
-                // SAFETY: `next` is the signal_struct of a process the walk
-                // found on the task list, which the freeze keeps there.
-                pos = unsafe { Signal::from_raw(next, frozen) }.next_sibling();
+                pos = node.next_sibling();
             }
         }
     }
@@ -725,7 +803,8 @@ mod frozen {
         /// # Safety
         ///
         /// `ptr` is the signal_struct of a process on the task list (or of
-        /// init_task) of the system that `frozen` freezes.
+        /// init_task), or of a releasing node, of the system that `frozen`
+        /// freezes.
         unsafe fn from_raw<'a>(ptr: *mut bindings::signal_struct, _frozen: &'a Frozen) -> &'a Self {
             // SAFETY: The caller promises that `ptr` is valid while `frozen`
             // lives, and `Signal` is a transparent wrapper of signal_struct.
@@ -745,11 +824,11 @@ mod frozen {
             unsafe { (*self.0.get()).caba as usize }
         }
 
-        /// The process's tgid pid; `None` only for a released process,
-        /// which the task list never holds.
+        /// The process's tgid pid; `None` for a released process (a
+        /// releasing node), which the task list never holds.
         fn tgid_pid(&self) -> Option<&Pid> {
-            // SAFETY: The pids of a process on the task list are detached only
-            // under tasklist_lock, and a struct pid outlives its attachment.
+            // SAFETY: The pids of a process are detached only under
+            // tasklist_lock, and a struct pid outlives its attachment.
             let pid = unsafe { (*self.0.get()).pids[bindings::pid_type_PIDTYPE_TGID as usize] };
             // SAFETY: As above, the pid is attached, so valid while frozen.
             (!pid.is_null()).then(|| unsafe { &*pid.cast::<Pid>() })

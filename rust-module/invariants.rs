@@ -3,6 +3,35 @@
 //! snapshot of plain data. The kernel module fills the snapshot while the
 //! system is frozen; the host tests (host/) build snapshots by hand. Only
 //! `core` is used, and nothing here allocates: the caller lends scratch space.
+//!
+//! The rules are those of the v7 kernel design, where release_task() moves
+//! a released process's CABA-descendants to its own CABA in bounded chunks.
+//! A frozen system can then hold *releasing nodes* besides the present
+//! processes: a process whose tgid pid is already detached (released, no
+//! longer on the task list) but whose walk has not finished, so that it is
+//! still linked on its CABA's list, ->caba still set, with a non-empty list
+//! of its own. Readers follow ->caba through such nodes to the first
+//! present one, the *effective* CABA. The spec's numbering is kept; the
+//! rules as checked here:
+//!
+//! - I1: every present process but init_task has an effective CABA, and it
+//!   is present (the chain of ->caba through releasing nodes ends at a
+//!   present process, not at a node that is gone or has no ->caba).
+//! - I2: every entry on X's list has ->caba == X; a list holds only nodes of
+//!   the snapshot (present processes and releasing nodes); every present
+//!   process but init_task and every releasing node is on its ->caba's list
+//!   exactly once; a releasing node has a non-empty list and a non-NULL
+//!   ->caba (the chunk that empties a list unlinks its owner in the same
+//!   hold, so an empty releasing node is a leak, and a NULL ->caba one that
+//!   is lost to the readers that reach it).
+//! - I3: following ->caba from any node reaches init_task within N steps.
+//! - I4, I7: on the stored pointers. A releasing node's tgid, pid namespace
+//!   and start time went with its pid (signal_struct keeps none of them),
+//!   so where ->caba points at a releasing node, the rule is checked
+//!   against the next present node up the chain, the effective CABA.
+//! - I5: vacuous: the CABA is stored once per process.
+//! - I6: list entries == present processes less init_task + releasing nodes.
+//! - I8: init_task has no CABA; every present process is on a list (I2).
 
 use core::fmt;
 
@@ -23,6 +52,10 @@ pub struct Proc {
     pub ns: usize,
     /// start_boottime of the group leader.
     pub start: u64,
+    /// A present process (on the task list, tgid pid attached; init_task
+    /// too); `false` for a releasing node, found only on a list, whose
+    /// `tgid`, `level`, `ns` and `start` are unknown (0).
+    pub present: bool,
 }
 
 /// One entry on a CABA-descendants list.
@@ -50,7 +83,8 @@ pub struct Ns {
 pub struct Snapshot<'a> {
     /// Key of init_task's process, the root.
     pub root: usize,
-    /// Every process, sorted by key (see [`sort`]).
+    /// Every node, present processes and releasing nodes, sorted by key
+    /// (see [`sort`]).
     pub procs: &'a [Proc],
     /// Every entry of every CABA-descendants list.
     pub entries: &'a [Entry],
@@ -64,16 +98,32 @@ pub struct Snapshot<'a> {
 pub enum Kind {
     /// I1: a process other than init_task has no CABA.
     NoCaba,
-    /// I1: the CABA (this key) is no present process.
+    /// I1: following ->caba (through releasing nodes) met this key, which
+    /// is neither a present process nor a releasing node that leads on.
     CabaNotPresent {
-        /// The key found in ->caba.
+        /// The key met on the chain.
         caba: usize,
     },
     /// I2, I8: not on its CABA's list.
     NotListed {
-        /// The CABA's tgid.
+        /// The CABA's tgid (0 for a releasing node).
         caba_tgid: i32,
+        /// The CABA's key.
+        caba: usize,
     },
+    /// I2: a releasing node is not on the list its ->caba points at.
+    ReleasingNotListed {
+        /// The key in its ->caba.
+        caba: usize,
+        /// How often it was found there.
+        times: u32,
+    },
+    /// I2: a releasing node with an empty list of CABA-descendants: its
+    /// walk ended without unlinking it.
+    ReleasingEmpty,
+    /// I2: a releasing node whose ->caba is NULL: the readers that reach
+    /// it find no CABA.
+    ReleasingNoCaba,
     /// I2: on its CABA's list more than once.
     ListedTimes {
         /// The CABA's tgid.
@@ -138,8 +188,12 @@ pub enum Kind {
 /// One violation of one invariant by one process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// tgid of the process concerned (0 for global and root violations).
+    /// tgid of the process concerned (0 for global and root violations,
+    /// and for a releasing node).
     pub tgid: i32,
+    /// The key of the releasing node concerned, 0 for a present process
+    /// and for global violations.
+    pub node: usize,
     /// What is wrong.
     pub kind: Kind,
 }
@@ -150,6 +204,7 @@ impl Violation {
         match self.kind {
             Kind::NoCaba | Kind::CabaNotPresent { .. } => "I1",
             Kind::NotListed { .. } => "I2/I8",
+            Kind::ReleasingNotListed { .. } | Kind::ReleasingEmpty | Kind::ReleasingNoCaba => "I2",
             Kind::ListedTimes { .. }
             | Kind::WrongList { .. }
             | Kind::StrangerOnList { .. }
@@ -165,12 +220,32 @@ impl Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} pid {}: ", self.invariant(), self.tgid)?;
+        if self.node != 0 {
+            write!(f, "{} releasing node {:#x}: ", self.invariant(), self.node)?;
+        } else {
+            write!(f, "{} pid {}: ", self.invariant(), self.tgid)?;
+        }
         match self.kind {
             Kind::NoCaba => write!(f, "found no CABA, expected one (only init_task has none)"),
-            Kind::CabaNotPresent { caba } => write!(f, "found CABA {caba:#x}, expected a present process"),
-            Kind::NotListed { caba_tgid } => write!(f, "found on no list, expected on the list of its CABA {caba_tgid}"),
-            Kind::ListedTimes { caba_tgid, times } => write!(f, "found {times} times on the list of {caba_tgid}, expected once"),
+            Kind::CabaNotPresent { caba } => write!(
+                f,
+                "following ->caba found {caba:#x}, neither present nor a releasing node that leads on, expected a present CABA"
+            ),
+            Kind::NotListed { caba_tgid, caba } => {
+                write!(f, "found on no list, expected on the list of its CABA {caba_tgid} ({caba:#x})")
+            }
+            Kind::ReleasingNotListed { caba, times } => write!(
+                f,
+                "found {times} times on the list of its ->caba {caba:#x}, expected once (a releasing node stays linked until its list is empty)"
+            ),
+            Kind::ReleasingEmpty => write!(
+                f,
+                "released with an empty list but still linked, expected unlinked by the chunk that emptied it"
+            ),
+            Kind::ReleasingNoCaba => write!(f, "released with descendants left and no ->caba, expected ->caba set until its list is empty"),
+            Kind::ListedTimes { caba_tgid, times } => {
+                write!(f, "found {times} times on the list of {caba_tgid}, expected once")
+            }
             Kind::WrongList { owner_tgid } => write!(f, "found on the list of {owner_tgid}, expected only on its CABA's"),
             Kind::StrangerOnList { entry } => write!(f, "list holds {entry:#x}, expected present processes only"),
             Kind::EndlessList => write!(f, "list did not end within the bound, expected a finite list"),
@@ -194,8 +269,10 @@ impl fmt::Display for Violation {
 /// What a successful check measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Processes checked, init_task included.
+    /// Present processes checked, init_task included.
     pub processes: usize,
+    /// Releasing nodes checked.
+    pub releasing: usize,
     /// CABA-descendants list entries.
     pub entries: usize,
     /// The longest CABA chain, in steps to init_task.
@@ -278,13 +355,82 @@ impl Snapshot<'_> {
     }
 }
 
-/// Scratch space for `check`: two words per process.
-pub fn scratch_len(processes: usize) -> usize {
-    2 * processes
+/// Scratch space for `check`: four words per node.
+pub fn scratch_len(nodes: usize) -> usize {
+    4 * nodes
 }
 
 const UNSEEN: u32 = u32::MAX;
 const ON_PATH: u32 = u32::MAX - 1;
+/// `eff` of a releasing node on a ->caba loop of releasing nodes (I3's).
+const LOOPS: u32 = u32::MAX - 2;
+/// `eff` flag: the chain from this releasing node breaks at the releasing
+/// node whose index is in the other bits (its ->caba is NULL or unknown).
+const BROKEN: u32 = 1 << 31;
+
+/// Where following ->caba from a node ends: its effective CABA.
+enum Eff {
+    /// At this present node.
+    Present(usize),
+    /// At this key, which is no node of the snapshot, or a releasing node
+    /// without ->caba.
+    Lost(usize),
+    /// In a loop (reported under I3).
+    Loops,
+}
+
+/// Fill `eff` for every releasing node: the index of its effective CABA,
+/// `BROKEN | i` where the chain breaks at releasing node `i`, or `LOOPS`.
+/// Memoized, so O(n) in all.
+fn effective_all(snap: &Snapshot<'_>, eff: &mut [u32]) {
+    let n = snap.procs.len();
+    eff.fill(UNSEEN);
+    for start in 0..n {
+        if snap.procs[start].present || eff[start] != UNSEEN {
+            continue;
+        }
+        let mut cur = start;
+        let end = loop {
+            match eff[cur] {
+                ON_PATH => break LOOPS,
+                UNSEEN => {}
+                done => break done,
+            }
+            eff[cur] = ON_PATH;
+            match snap.index(snap.procs[cur].caba) {
+                Some(next) if snap.procs[next].present => break next as u32,
+                Some(next) => cur = next,
+                None => break BROKEN | cur as u32,
+            }
+        };
+        let mut p = start;
+        while eff[p] == ON_PATH {
+            eff[p] = end;
+            match snap.index(snap.procs[p].caba) {
+                Some(next) if !snap.procs[next].present => p = next,
+                _ => break,
+            }
+        }
+    }
+}
+
+/// The effective CABA of a node whose stored ->caba is `caba`.
+fn effective(snap: &Snapshot<'_>, eff: &[u32], caba: usize) -> Eff {
+    let Some(c) = snap.index(caba) else {
+        return Eff::Lost(caba);
+    };
+    if snap.procs[c].present {
+        return Eff::Present(c);
+    }
+    match eff[c] {
+        LOOPS | UNSEEN | ON_PATH => Eff::Loops,
+        v if v & BROKEN != 0 => {
+            let at = &snap.procs[(v & !BROKEN) as usize];
+            Eff::Lost(if at.caba == 0 { at.key } else { at.caba })
+        }
+        v => Eff::Present(v as usize),
+    }
+}
 
 /// Check every invariant; report each violation to `report`. `scratch` must
 /// hold `scratch_len(snap.procs.len())` words.
@@ -294,160 +440,205 @@ pub fn check(
     report: &mut dyn FnMut(&Violation),
 ) -> Summary {
     let n = snap.procs.len();
+    let releasing = snap.procs.iter().filter(|p| !p.present).count();
     let mut sum = Summary {
-        processes: n,
+        processes: n - releasing,
+        releasing,
         ..Summary::default()
     };
     let mut bad = |v: Violation, sum: &mut Summary| {
         sum.violations += 1;
         report(&v);
     };
+    // Who a violation is about: a present process by its tgid, a releasing
+    // node by its key.
+    let who = |p: &Proc, kind: Kind| Violation {
+        tgid: p.tgid,
+        node: if p.present { 0 } else { p.key },
+        kind,
+    };
+    let global = |kind: Kind| Violation {
+        tgid: 0,
+        node: 0,
+        kind,
+    };
     if scratch.len() < scratch_len(n) {
         // Not a kernel state: a caller bug. Report it as a global violation.
         bad(
-            Violation {
-                tgid: 0,
-                kind: Kind::Count {
-                    entries: scratch.len(),
-                    processes: n,
-                },
-            },
+            global(Kind::Count {
+                entries: scratch.len(),
+                processes: n,
+            }),
             &mut sum,
         );
         return sum;
     }
     let (listed, rest) = scratch.split_at_mut(n);
-    let depth = &mut rest[..n];
+    let (owns, rest) = rest.split_at_mut(n);
+    let (depth, rest) = rest.split_at_mut(n);
+    let eff = &mut rest[..n];
     listed.fill(0);
+    owns.fill(0);
 
-    // I2, I6, I8: list membership, counted per process.
+    // I2, I6, I8: list membership, counted per node; list sizes per owner.
     let mut entries = 0;
     for e in snap.entries {
-        let owner_tgid = snap.index(e.list).map_or(0, |i| snap.procs[i].tgid);
+        let owner = snap.index(e.list);
+        let owner_tgid = owner.map_or(0, |i| snap.procs[i].tgid);
+        let on = |kind: Kind| match owner {
+            Some(i) => who(&snap.procs[i], kind),
+            None => global(kind),
+        };
         if e.member == 0 {
-            bad(
-                Violation {
-                    tgid: owner_tgid,
-                    kind: Kind::EndlessList,
-                },
-                &mut sum,
-            );
+            bad(on(Kind::EndlessList), &mut sum);
             continue;
         }
         entries += 1;
+        if let Some(i) = owner {
+            owns[i] += 1;
+        }
         match snap.index(e.member) {
-            None => bad(
-                Violation {
-                    tgid: owner_tgid,
-                    kind: Kind::StrangerOnList { entry: e.member },
-                },
-                &mut sum,
-            ),
+            // Neither present nor releasing: a node that is gone.
+            None => bad(on(Kind::StrangerOnList { entry: e.member }), &mut sum),
+            // Every entry on X's list has ->caba == X.
             Some(m) if snap.procs[m].caba != e.list => bad(
-                Violation {
-                    tgid: snap.procs[m].tgid,
-                    kind: Kind::WrongList { owner_tgid },
-                },
+                who(&snap.procs[m], Kind::WrongList { owner_tgid }),
                 &mut sum,
             ),
             Some(m) => listed[m] += 1,
         }
     }
     sum.entries = entries;
-    let expected = n.saturating_sub(usize::from(snap.index(snap.root).is_some()));
+    // I6: one entry per present process but init_task, and one per
+    // releasing node, which stays on its CABA's list until its own empties.
+    let present_less_root = (n - releasing).saturating_sub(usize::from(
+        snap.index(snap.root).is_some_and(|i| snap.procs[i].present),
+    ));
+    let expected = present_less_root + releasing;
     if entries != expected {
         bad(
-            Violation {
-                tgid: 0,
-                kind: Kind::Count {
-                    entries,
-                    processes: expected,
-                },
-            },
+            global(Kind::Count {
+                entries,
+                processes: expected,
+            }),
             &mut sum,
         );
     }
 
+    effective_all(snap, eff);
     for (i, p) in snap.procs.iter().enumerate() {
         if p.key == snap.root {
+            // I8: init_task is the root: it has no CABA.
             if p.caba != 0 {
+                bad(who(p, Kind::RootHasCaba { caba: p.caba }), &mut sum);
+            }
+            continue;
+        }
+        if !p.present {
+            // I2 for a releasing node: its walk is in progress, so it has
+            // descendants left, a CABA to move them to, and stays on that
+            // CABA's list, where readers pass through it.
+            if owns[i] == 0 {
+                bad(who(p, Kind::ReleasingEmpty), &mut sum);
+            }
+            if p.caba == 0 {
+                bad(who(p, Kind::ReleasingNoCaba), &mut sum);
+            } else if listed[i] != 1 {
                 bad(
-                    Violation {
-                        tgid: p.tgid,
-                        kind: Kind::RootHasCaba { caba: p.caba },
-                    },
+                    who(
+                        p,
+                        Kind::ReleasingNotListed {
+                            caba: p.caba,
+                            times: listed[i],
+                        },
+                    ),
                     &mut sum,
                 );
             }
             continue;
         }
+        // I1: a present process has a CABA ...
+        if p.caba == 0 {
+            bad(who(p, Kind::NoCaba), &mut sum);
+            continue;
+        }
         let Some(c) = snap.index(p.caba) else {
-            let kind = if p.caba == 0 {
-                Kind::NoCaba
-            } else {
-                Kind::CabaNotPresent { caba: p.caba }
-            };
-            bad(Violation { tgid: p.tgid, kind }, &mut sum);
+            bad(who(p, Kind::CabaNotPresent { caba: p.caba }), &mut sum);
             continue;
         };
-        let caba = &snap.procs[c];
+        // I2, I8: ... on whose list (present or releasing) it is, once ...
+        let stored = &snap.procs[c];
         match listed[i] {
             1 => {}
             0 => bad(
-                Violation {
-                    tgid: p.tgid,
-                    kind: Kind::NotListed {
-                        caba_tgid: caba.tgid,
+                who(
+                    p,
+                    Kind::NotListed {
+                        caba_tgid: stored.tgid,
+                        caba: stored.key,
                     },
-                },
+                ),
                 &mut sum,
             ),
             times => bad(
-                Violation {
-                    tgid: p.tgid,
-                    kind: Kind::ListedTimes {
-                        caba_tgid: caba.tgid,
+                who(
+                    p,
+                    Kind::ListedTimes {
+                        caba_tgid: stored.tgid,
                         times,
                     },
-                },
+                ),
                 &mut sum,
             ),
         }
-        // I4: the CABA's namespace is ours or an ancestor of ours.
+        // I1: ... and following ->caba through releasing nodes ends at a
+        // present process: what a reader reports.
+        let caba = match effective(snap, eff, p.caba) {
+            Eff::Present(e) => &snap.procs[e],
+            Eff::Lost(at) => {
+                bad(who(p, Kind::CabaNotPresent { caba: at }), &mut sum);
+                continue;
+            }
+            Eff::Loops => continue, // I3 reports the loop
+        };
+        // I4: the CABA's namespace is ours or an ancestor of ours (the
+        // stored pointer's, or the effective CABA's where that is a
+        // releasing node, whose namespace is unknown).
         if caba.level > p.level || !snap.ns_within(p.ns, caba.ns) {
             bad(
-                Violation {
-                    tgid: p.tgid,
-                    kind: Kind::ForeignNs {
+                who(
+                    p,
+                    Kind::ForeignNs {
                         caba_tgid: caba.tgid,
                         caba_level: caba.level,
                         level: p.level,
                     },
-                },
+                ),
                 &mut sum,
             );
         }
-        // I7: born no earlier than the CABA.
+        // I7: born no earlier than the CABA (likewise).
         if caba.start > p.start {
             bad(
-                Violation {
-                    tgid: p.tgid,
-                    kind: Kind::StartedLater {
+                who(
+                    p,
+                    Kind::StartedLater {
                         caba_tgid: caba.tgid,
                         caba_start: caba.start,
                         start: p.start,
                     },
-                },
+                ),
                 &mut sum,
             );
         }
     }
 
-    // I3: every chain reaches the root; depths memoized, so O(n) in all.
+    // I3: every chain, from present and releasing nodes alike, reaches the
+    // root; depths memoized, so O(n) in all.
     enum End {
         Known(u32),
         Cycle(usize), // where the walk came back to its own path
-        Broken,       // a missing CABA: reported under I1 already
+        Broken,       // a missing CABA: reported under I1 or I2 already
     }
     depth.fill(UNSEEN);
     for start in 0..n {
@@ -491,21 +682,21 @@ pub fn check(
                     .index(snap.procs[at].caba)
                     .map_or(0, |i| snap.procs[i].tgid);
                 bad(
-                    Violation {
-                        tgid: snap.procs[at].tgid,
-                        kind: Kind::Cycle {
+                    who(
+                        &snap.procs[at],
+                        Kind::Cycle {
                             from: snap.procs[start].tgid,
                             next,
                             len,
                         },
-                    },
+                    ),
                     &mut sum,
                 );
                 None
             }
             End::Broken => None,
         };
-        // Unwind along the marked path, giving each process its depth.
+        // Unwind along the marked path, giving each node its depth.
         let mut p = start;
         while depth[p] == ON_PATH {
             depth[p] = match d {
@@ -663,9 +854,19 @@ pub fn inject(
                 newest(procs_ro, &|i| {
                     let p = &procs_ro[i];
                     p.key != root
+                        && p.present
                         && p.caba != root
-                        && index(procs_ro, p.caba)
-                            .is_some_and(|c| mutant == Mutant::TwoLists || procs_ro[c].ns == p.ns)
+                        && index(procs_ro, p.caba).is_some_and(|c| {
+                            // Present processes only (the second list, of
+                            // the CABA's CABA, too): a releasing node has no
+                            // tgid to name it by.
+                            let grand = index(procs_ro, procs_ro[c].caba);
+                            procs_ro[c].present
+                                && match mutant {
+                                    Mutant::TwoLists => grand.is_some_and(|g| procs_ro[g].present),
+                                    _ => procs_ro[c].ns == p.ns,
+                                }
+                        })
                 })?
             };
             let c = index(procs, procs[p].caba)?;
@@ -705,8 +906,12 @@ pub fn inject(
             }
             let leaf: &[u32] = leaf;
             let procs_ro: &[Proc] = procs;
-            let is_leaf = |i: usize| leaf[i] == 1 && procs_ro[i].key != root;
-            let movable = |i: usize| is_leaf(i) && index(procs_ro, procs_ro[i].caba).is_some();
+            // Present processes only: a releasing node's namespace and
+            // start time are unknown.
+            let is_leaf = |i: usize| leaf[i] == 1 && procs_ro[i].key != root && procs_ro[i].present;
+            let movable = |i: usize| {
+                is_leaf(i) && index(procs_ro, procs_ro[i].caba).is_some_and(|c| procs_ro[c].present)
+            };
             let view = Snapshot {
                 root,
                 procs: &[],

@@ -130,6 +130,7 @@ fn agent_loop(mut chan: Chan, dir: &str, is_thread: bool) {
             }
             ["exit"] => sys::exit_group(0),
             ["reap", pid] => reap(pid),
+            ["reapall", stagger, pids @ ..] => reap_all(stagger, pids),
             ["setsid"] => ok(sys::new_session()),
             ["setpgid", pgid] => ok(sys::set_pgid(0, pgid.parse().unwrap_or(-1))),
             ["subreaper", on] => ok(sys::set_subreaper(*on == "1")),
@@ -146,6 +147,7 @@ fn agent_loop(mut chan: Chan, dir: &str, is_thread: bool) {
                 .collect::<Vec<_>>()
                 .join(";")),
             ["holders", n] => holders(n.parse().unwrap_or(0)),
+            ["pausers", n] => pausers(n.parse().unwrap_or(0)),
             ["chain", depth, targets] => {
                 Chain::build(depth.parse().unwrap_or(1), targets.parse().unwrap_or(1)).map(|c| {
                     let r = c.report.clone();
@@ -195,6 +197,78 @@ fn reap(pid: &str) -> Result<String, String> {
     Ok(format!("{} {e}", t.elapsed().as_micros()))
 }
 
+/// waitpid() for several children at once, one thread each, so that their
+/// releases may overlap. The threads for the later ones are started first
+/// (SCHED_FIFO where allowed, so that they run on time on a busy system)
+/// and spin until this thread is about to wait for the first; then the
+/// i-th waits i times `stagger_us` (spinning: a sleep under TCG lasts
+/// milliseconds) and waits too, so that it starts while the first release
+/// still runs. Every waitpid() runs at nice 19. Answers "pid:start:end"
+/// per child, CLOCK_MONOTONIC
+/// nanoseconds (sys::monotonic_ns()), in the order given.
+fn reap_all(stagger_us: &str, pids: &[&str]) -> Result<String, String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let stagger: u64 = stagger_us
+        .parse()
+        .map_err(|_| format!("bad stagger '{stagger_us}'"))?;
+    let pids: Vec<i32> = pids
+        .iter()
+        .map(|p| p.parse().map_err(|_| format!("bad pid '{p}'")))
+        .collect::<Result<_, String>>()?;
+    let (first, rest) = pids.split_first().ok_or("no pid")?;
+    // Each waitpid() at nice 19, so that the racing readers (nice 0) take
+    // the CPU from the release between its chunks and read meanwhile.
+    let timed = |pid: i32| -> Result<String, String> {
+        let _ = sys::thread_nice(19);
+        let start = sys::monotonic_ns();
+        let r = sys::wait_exit(pid).map_err(|e| format!("waitpid({pid}): {e}"));
+        let end = sys::monotonic_ns();
+        let _ = sys::thread_nice(0);
+        r.map(|_| format!("{pid}:{start}:{end}"))
+    };
+    // 0 until this thread is about to wait: then the time it started.
+    let go = Arc::new(AtomicU64::new(0));
+    let ready = Arc::new(AtomicU64::new(0));
+    let others: Vec<_> = rest
+        .iter()
+        .enumerate()
+        .map(|(i, &pid)| {
+            let (go, ready) = (go.clone(), ready.clone());
+            std::thread::spawn(move || {
+                // Ahead of the racing readers, so that it starts on time
+                // (where allowed: root; else it starts when it can); back
+                // to normal for its waitpid().
+                let _ = sys::realtime_thread(true);
+                ready.fetch_add(1, Ordering::SeqCst);
+                let t = loop {
+                    match go.load(Ordering::SeqCst) {
+                        0 => std::hint::spin_loop(),
+                        t => break t,
+                    }
+                };
+                while sys::monotonic_ns() < t + (i as u64 + 1) * stagger * 1000 {
+                    std::hint::spin_loop();
+                }
+                let _ = sys::realtime_thread(false);
+                timed(pid)
+            })
+        })
+        .collect();
+    while ready.load(Ordering::SeqCst) < rest.len() as u64 {
+        std::thread::yield_now();
+    }
+    go.store(sys::monotonic_ns(), Ordering::SeqCst);
+    let mut out = vec![timed(*first)];
+    for t in others {
+        out.push(
+            t.join()
+                .unwrap_or_else(|_| Err("reaper thread panicked".into())),
+        );
+    }
+    Ok(out.into_iter().collect::<Result<Vec<_>, _>>()?.join(" "))
+}
+
 /// Start a reader inside the pid namespace at `ns` (a /proc/PID/ns/pid
 /// path): setns() for our children, one clone3(), setns() back.
 fn start_reader(dir: &str, name: &str, ns: &str) -> Result<String, String> {
@@ -209,6 +283,53 @@ fn holders(n: usize) -> Result<String, String> {
     let mut pids = Vec::with_capacity(n);
     for _ in 0..n {
         pids.push(sys::fork_run(|| sys::pause_forever()).map_err(|e| e.to_string())?);
+    }
+    Ok(pids
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// caba_test --pausers N FILE: `N` pausers, then "ready" and their pids,
+/// a line each, in FILE.ready, then exit once FILE exists (for a checker
+/// run during the release).
+pub fn pausers_main(n: &str, file: &str) -> ! {
+    let Ok(n) = n.parse::<usize>() else {
+        sys::exit_group(2)
+    };
+    let Ok(pids) = pausers(n) else {
+        sys::exit_group(1)
+    };
+    if std::fs::write(
+        format!("{file}.ready"),
+        format!("ready\n{}\n", pids.replace(' ', "\n")),
+    )
+    .is_err()
+    {
+        sys::exit_group(1);
+    }
+    while !std::path::Path::new(file).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    sys::exit_group(0)
+}
+
+/// `n` children that share our memory and pause until killed
+/// (sys::spawn_pauser()); answers their pids.
+fn pausers(n: usize) -> Result<String, String> {
+    let mut pids = Vec::with_capacity(n);
+    for _ in 0..n {
+        match sys::spawn_pauser() {
+            Ok(p) => pids.push(p),
+            Err(e) => {
+                // Leave none behind.
+                for &p in &pids {
+                    let _ = sys::kill_pid(p, sys::SIGKILL);
+                }
+                return Err(format!("after {} pausers: {e}", pids.len()));
+            }
+        }
     }
     Ok(pids
         .iter()

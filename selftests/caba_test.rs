@@ -8,6 +8,9 @@
 //!
 //! Standard library only; KTAP output. Usage: caba_test [TEST...] (all by
 //! default; an unknown name is an error), caba_test --list.
+//! caba_test --pausers N FILE (a tool, not a test): make N children that
+//! pause until killed, write "ready" to FILE.ready, wait until FILE exists,
+//! exit; whoever reaps it releases a process with N CABA-descendants.
 //!
 //! Environment:
 //!   CABA_SEED=<n>|random  first seed of the randomized test (default 1;
@@ -266,6 +269,8 @@ tests![
     pidfd_caba_outside_namespace_is_zero,
     release_1000_descendants,
     racing_readers,
+    racing_readers_big_release,
+    racing_readers_two_big_releases,
     complex_sessions,
     randomized,
 ];
@@ -282,6 +287,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("--agent") if args.len() == 4 => agent::agent_main(&args[2], &args[3]),
         Some("--reader") if args.len() == 4 => agent::reader_main(&args[2], &args[3]),
+        Some("--pausers") if args.len() == 4 => agent::pausers_main(&args[2], &args[3]),
         Some("--list") => {
             for t in TESTS {
                 println!("{}", t.name);

@@ -16,6 +16,13 @@ pub enum Pidfd {
         caba: u32,
         ppid: u32,
         tgid: u32,
+        /// The CABA's pidfs inode number as PIDFD_GET_INFO reports it.
+        caba_ino: u64,
+        /// What the looker found when it opened a pidfd for `caba` (a pid
+        /// in its own namespace) right after: its st_ino, 0 where it did
+        /// not try (`caba` 0 or PIDFD_INFO_CABA clear), -errno where
+        /// pidfd_open() or fstat() failed.
+        caba_open: i64,
     },
     /// pidfd_open() or the ioctl failed with this errno.
     Errno(i32),
@@ -47,8 +54,23 @@ pub fn pidfd_info(pid: i32, thread: bool) -> Pidfd {
             caba: i.caba,
             ppid: i.ppid,
             tgid: i.tgid,
+            caba_ino: i.caba_ino,
+            caba_open: if i.mask & sys::PIDFD_INFO_CABA != 0 && i.caba != 0 {
+                open_ino(i.caba as i32)
+            } else {
+                0
+            },
         },
         Err(e) => errno(e),
+    }
+}
+
+/// The pidfs inode number of process `pid` (in the caller's namespace),
+/// -errno where it cannot be had.
+pub fn open_ino(pid: i32) -> i64 {
+    match sys::pidfd_open(pid, false).and_then(|fd| sys::pidfd_ino(&fd)) {
+        Ok(ino) => ino as i64,
+        Err(e) => -(e.raw_os_error().unwrap_or(1) as i64),
     }
 }
 
@@ -136,7 +158,9 @@ fn pidfd_str(p: &Pidfd) -> String {
             caba,
             ppid,
             tgid,
-        } => format!("{mask:x}/{caba}/{ppid}/{tgid}"),
+            caba_ino,
+            caba_open,
+        } => format!("{mask:x}/{caba}/{ppid}/{tgid}/{caba_ino}/{caba_open}"),
         Pidfd::Errno(e) => format!("!{e}"),
     }
 }
@@ -149,7 +173,7 @@ fn unpidfd(s: &str) -> Result<Pidfd, String> {
             .map_err(|_| format!("bad errno '{s}'"));
     }
     let f: Vec<&str> = s.split('/').collect();
-    let [mask, caba, ppid, tgid] = f[..] else {
+    let [mask, caba, ppid, tgid, caba_ino, caba_open] = f[..] else {
         return Err(format!("bad pidfd '{s}'"));
     };
     let num = |w: &str| w.parse::<u32>().map_err(|_| format!("bad pidfd '{s}'"));
@@ -158,6 +182,8 @@ fn unpidfd(s: &str) -> Result<Pidfd, String> {
         caba: num(caba)?,
         ppid: num(ppid)?,
         tgid: num(tgid)?,
+        caba_ino: caba_ino.parse().map_err(|_| format!("bad pidfd '{s}'"))?,
+        caba_open: caba_open.parse().map_err(|_| format!("bad pidfd '{s}'"))?,
     })
 }
 
@@ -262,6 +288,8 @@ mod tests {
                 caba: 7,
                 ppid: 7,
                 tgid: 42,
+                caba_ino: 1 << 40,
+                caba_open: (1 << 40) + 1,
             },
             tasks: vec![
                 TaskLook {
@@ -277,6 +305,8 @@ mod tests {
                         caba: 0,
                         ppid: 7,
                         tgid: 42,
+                        caba_ino: 0,
+                        caba_open: -3,
                     },
                 },
             ],

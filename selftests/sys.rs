@@ -80,7 +80,49 @@ extern "C" {
     fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
     fn ptrace(request: c_int, ...) -> c_long;
     fn signal(sig: c_int, handler: usize) -> usize;
+    fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
+    fn sched_setscheduler(pid: c_int, policy: c_int, param: *const c_int) -> c_int;
+    fn setpriority(which: c_int, who: u32, prio: c_int) -> c_int;
     static environ: *const *const c_char;
+}
+
+#[repr(C)]
+struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+/// SCHED_FIFO at priority 1 for the calling thread (root only): it runs
+/// as soon as it is runnable, ahead of every normal thread; with
+/// `on` false, back to SCHED_OTHER.
+pub fn realtime_thread(on: bool) -> Result<()> {
+    const SCHED_OTHER: c_int = 0;
+    const SCHED_FIFO: c_int = 1;
+    let (policy, prio): (c_int, c_int) = if on {
+        (SCHED_FIFO, 1)
+    } else {
+        (SCHED_OTHER, 0)
+    };
+    // SAFETY: struct sched_param is one int; 0 names the calling thread.
+    check_int(unsafe { sched_setscheduler(0, policy, &prio) })
+}
+
+/// The nice value of the calling thread alone (Linux: PRIO_PROCESS with
+/// who 0 is the calling thread); lowering it again needs root.
+pub fn thread_nice(nice: i32) -> Result<()> {
+    const PRIO_PROCESS: c_int = 0;
+    // SAFETY: integer arguments only.
+    check_int(unsafe { setpriority(PRIO_PROCESS, 0, nice) })
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process, so that
+/// the times of reads in the runner and of a reap in an agent compare.
+pub fn monotonic_ns() -> u64 {
+    const CLOCK_MONOTONIC: c_int = 1;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: ts is a valid out-pointer; CLOCK_MONOTONIC always exists.
+    unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) };
+    ts.sec as u64 * 1_000_000_000 + ts.nsec as u64
 }
 
 fn check(ret: c_long) -> Result<c_long> {
@@ -195,6 +237,33 @@ pub fn spawn_vm(flags: u64, vfork: bool, exec: Exec) -> Result<i32> {
             top,
             (all as c_int) | exit_signal(flags),
             exec as *const Exec as *mut c_void,
+        )
+    };
+    check(pid as c_long).map(|p| p as i32)
+}
+
+extern "C" fn pauser(_arg: *mut c_void) -> c_int {
+    pause_forever()
+}
+
+/// A child process (not a thread: its own thread group) that shares our
+/// memory (CLONE_VM) and does nothing but pause() on a small stack of its
+/// own until killed: much cheaper than fork() where thousands are needed.
+/// Its stack is leaked (4 KiB, the child uses a few hundred bytes).
+pub fn spawn_pauser() -> Result<i32> {
+    const STACK: usize = 4096;
+    let stack: &'static mut [u8] = Vec::leak(vec![0u8; STACK]);
+    // SAFETY: the child starts in pauser() on the top of its own leaked
+    // stack (16-byte aligned as the ABI wants) and only calls pause(),
+    // touching nothing of ours.
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().add(STACK - 64);
+        let top = (top as usize & !15) as *mut c_void;
+        clone(
+            pauser,
+            top,
+            (CLONE_VM as c_int) | SIGCHLD,
+            std::ptr::null_mut(),
         )
     };
     check(pid as c_long).map(|p| p as i32)
@@ -444,12 +513,13 @@ pub fn make_pipe() -> Result<(File, File)> {
 }
 
 // The pidfd interface. struct pidfd_info as of PIDFD_INFO_SIZE_VER4 (the
-// CABA series); older kernels fill what they know and zero the rest.
+// CABA series, v7: 104 bytes, caba_ino before caba); older kernels fill
+// what they know and zero the rest.
 pub const PIDFD_INFO_PID: u64 = 1 << 0;
 pub const PIDFD_INFO_EXIT: u64 = 1 << 3;
 pub const PIDFD_INFO_SUPPORTED_MASK: u64 = 1 << 5;
 pub const PIDFD_INFO_CABA: u64 = 1 << 8;
-const PIDFD_INFO_SIZE_VER4: usize = 96;
+const PIDFD_INFO_SIZE_VER4: usize = 104;
 
 #[repr(C)]
 #[derive(Default, Clone, Copy, Debug)]
@@ -473,6 +543,9 @@ pub struct PidfdInfo {
     pub coredump_code: u32,
     pub coredump_pad: u32,
     pub supported_mask: u64,
+    /// The CABA's pidfs inode number (what fstat() of a pidfd for it shows
+    /// as st_ino), 0 exactly when `caba` is 0.
+    pub caba_ino: u64,
     pub caba: u32,
     pub caba_pad: u32,
 }
@@ -493,12 +566,14 @@ pub fn pidfd_open(pid: i32, thread: bool) -> Result<OwnedFd> {
 }
 
 /// PIDFD_GET_INFO as a caller built against PIDFD_INFO_SIZE_VER3 (88
-/// bytes, before the CABA) asks for it: the last 8 bytes stay untouched.
+/// bytes, before the CABA) asks for it: the last 16 bytes stay untouched.
 pub fn pidfd_get_info_ver3(pidfd: &OwnedFd, mask: u64) -> Result<PidfdInfo> {
     const VER3: c_ulong = 88;
+    const _: () = assert!(std::mem::offset_of!(PidfdInfo, caba_ino) == VER3 as usize);
     let request = (PIDFD_GET_INFO & !(0x3fff << 16)) | (VER3 << 16);
     let mut info = PidfdInfo {
         mask,
+        caba_ino: 0xdead_beef_dead_beef,
         caba: 0xdead,
         caba_pad: 0xdead,
         ..Default::default()
@@ -506,12 +581,19 @@ pub fn pidfd_get_info_ver3(pidfd: &OwnedFd, mask: u64) -> Result<PidfdInfo> {
     // SAFETY: info is writable and larger than the 88 bytes the request
     // number announces.
     check_int(unsafe { ioctl(pidfd.as_raw_fd(), request, &mut info as *mut PidfdInfo) })?;
-    if info.caba != 0xdead || info.caba_pad != 0xdead {
+    if info.caba_ino != 0xdead_beef_dead_beef || info.caba != 0xdead || info.caba_pad != 0xdead {
         return Err(Error::other(
             "PIDFD_GET_INFO wrote past the 88 bytes of a VER3 caller",
         ));
     }
     Ok(info)
+}
+
+/// The pidfs inode number of a pidfd (st_ino of fstat()): the identity of
+/// its process, never reused while the system runs (on 64-bit).
+pub fn pidfd_ino(pidfd: &OwnedFd) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(File::from(pidfd.try_clone()?).metadata()?.ino())
 }
 
 /// PIDFD_GET_INFO asking for @mask.

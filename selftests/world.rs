@@ -119,6 +119,8 @@ struct Reader {
 pub struct Compared {
     pub nscaba: usize,
     pub pidfd: usize,
+    /// pidfd CABAs whose caba_ino was checked against the model's CABA.
+    pub ino: usize,
     pub other: usize,
 }
 
@@ -605,6 +607,73 @@ impl World {
         Ok(us)
     }
 
+    /// The zombies `names`, children of one parent, are reaped at once,
+    /// each in a thread of the parent's agent: the first right away, the
+    /// i-th i times `stagger_us` later, so that their releases may
+    /// overlap. `around(true)` runs right before the command goes out and
+    /// `around(false)` right after the answer. Returns each waitpid()'s
+    /// start and end, CLOCK_MONOTONIC nanoseconds (sys::monotonic_ns()).
+    #[track_caller]
+    pub fn reap_together(
+        &mut self,
+        names: &[&str],
+        stagger_us: u64,
+        around: impl FnMut(bool),
+    ) -> Result<Vec<(u64, u64)>, String> {
+        self.at = Location::caller();
+        self.reap_together_(names, stagger_us, around)
+            .map_err(|e| self.located(e))
+    }
+
+    fn reap_together_(
+        &mut self,
+        names: &[&str],
+        stagger_us: u64,
+        mut around: impl FnMut(bool),
+    ) -> Result<Vec<(u64, u64)>, String> {
+        let ps: Vec<Pid> = names.iter().map(|n| self.pid(n)).collect();
+        let parent = self.m.procs[ps[0]].parent.ok_or("no parent")?;
+        for (&p, n) in ps.iter().zip(names) {
+            let pr = &self.m.procs[p];
+            if pr.state != State::Zombie || pr.tracer.is_some() || pr.parent != Some(parent) {
+                return Err(format!(
+                    "{n} is not an untraced zombie child of {}",
+                    self.name(parent)
+                ));
+            }
+        }
+        let ns = self.m.procs[parent].ns;
+        let pids: Vec<String> = ps
+            .iter()
+            .map(|&p| self.m.pid_in(Some(p), ns).to_string())
+            .collect();
+        let pname = self.name(parent);
+        let agent = self.agent_for(&pname)?;
+        around(true);
+        let answer = self.ask(&agent, &format!("reapall {stagger_us} {}", pids.join(" ")));
+        around(false);
+        let times = answer?
+            .split_whitespace()
+            .map(|t| {
+                let f: Vec<u64> = t.split(':').filter_map(|n| n.parse().ok()).collect();
+                match f[..] {
+                    [_, start, end] => Ok((start, end)),
+                    _ => Err(format!("bad reapall answer '{t}'")),
+                }
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let mut next = self.m.clone();
+        for &p in &ps {
+            next.reap(p);
+        }
+        self.settle(next)?;
+        self.step(format!(
+            "{} reaped together by {pname}",
+            names.join(" and ")
+        ))?;
+        Ok(times)
+    }
+
     /// `tracer` attaches to `tracee` with PTRACE_SEIZE.
     #[track_caller]
     pub fn trace(&mut self, tracer: &str, tracee: &str) -> Result<(), String> {
@@ -949,7 +1018,8 @@ impl World {
             }
         }
         let want_pid = m.pid_in(Some(p), view) as u32;
-        let want_pidfd_caba = m.pid_in(m.caba(p), view) as u32;
+        let model_caba = m.caba(p);
+        let want_pidfd_caba = m.pid_in(model_caba, view) as u32;
         self.compare_pidfd(
             p,
             None,
@@ -957,7 +1027,7 @@ impl World {
             &l.pidfd,
             want_pid,
             want_ppid as u32,
-            want_pidfd_caba,
+            (want_pidfd_caba, model_caba),
         )?;
         for t in &l.tasks {
             let src = format!("/proc/{}/task/{}/status", l.pid, t.tid);
@@ -987,7 +1057,7 @@ impl World {
                     &t.pidfd,
                     want_pid,
                     want_ppid as u32,
-                    want_pidfd_caba,
+                    (want_pidfd_caba, model_caba),
                 )?;
             }
         }
@@ -1003,7 +1073,7 @@ impl World {
         got: &Pidfd,
         pid: u32,
         ppid: u32,
-        caba: u32,
+        (caba, model_caba): (u32, Option<Pid>),
     ) -> Result<(), String> {
         let src = match task {
             Some(t) => format!("a PIDFD_THREAD pidfd of {t} (PIDFD_GET_INFO)"),
@@ -1014,6 +1084,8 @@ impl World {
             caba: got_caba,
             ppid: got_ppid,
             tgid,
+            caba_ino,
+            caba_open,
         } = *got
         else {
             return Err(self.mismatch(
@@ -1061,8 +1133,95 @@ impl World {
                 ));
             }
             self.compared.pidfd += 1;
+            self.compare_caba_ino(
+                p, task, view, &src, got_caba, caba_ino, caba_open, model_caba,
+            )?;
         }
         Ok(())
+    }
+
+    /// The identity that comes with the pidfd CABA: caba_ino is 0 exactly
+    /// when caba is 0; otherwise it is the pidfs inode number of the
+    /// model's CABA (st_ino of the pidfd the runner holds for it), and a
+    /// pidfd that the looker opened for the number `caba` right after
+    /// shows the same (the number named the same process).
+    #[allow(clippy::too_many_arguments)]
+    fn compare_caba_ino(
+        &mut self,
+        p: Pid,
+        task: Option<i32>,
+        view: Ns,
+        src: &str,
+        caba: u32,
+        caba_ino: u64,
+        caba_open: i64,
+        model_caba: Option<Pid>,
+    ) -> Result<(), String> {
+        if caba == 0 {
+            if caba_ino != 0 {
+                return Err(self.mismatch(
+                    p,
+                    task,
+                    view,
+                    src,
+                    "caba_ino (with caba 0)",
+                    caba_ino.to_string(),
+                    "0".into(),
+                ));
+            }
+            self.compared.ino += 1;
+            return Ok(());
+        }
+        let c = model_caba.ok_or_else(|| {
+            self.mismatch(
+                p,
+                task,
+                view,
+                src,
+                "caba",
+                caba.to_string(),
+                "0 (the model has no CABA)".into(),
+            )
+        })?;
+        let fd = self
+            .pidfds
+            .get(&c)
+            .ok_or_else(|| format!("runner: no pidfd of {}", self.name(c)))?;
+        let want = sys::pidfd_ino(fd)
+            .map_err(|e| format!("runner: fstat of the pidfd of {}: {e}", self.name(c)))?;
+        if caba_ino != want {
+            return Err(self.mismatch(
+                p,
+                task,
+                view,
+                src,
+                "caba_ino",
+                caba_ino.to_string(),
+                format!("{want} (st_ino of a pidfd of {})", self.name(c)),
+            ));
+        }
+        if caba_open != caba_ino as i64 {
+            return Err(self.mismatch(
+                p,
+                task,
+                view,
+                src,
+                &format!("st_ino of pidfd_open({caba}) (negative: -errno)"),
+                caba_open.to_string(),
+                format!("{caba_ino}, the caba_ino"),
+            ));
+        }
+        self.compared.ino += 1;
+        Ok(())
+    }
+
+    /// The pidfs inode number of `name` (st_ino of the runner's pidfd).
+    pub fn ino(&self, name: &str) -> Result<u64, String> {
+        let fd = self
+            .pidfds
+            .get(&self.pid(name))
+            .ok_or_else(|| format!("runner: no pidfd of {name}"))?;
+        sys::pidfd_ino(fd).map_err(|e| format!("runner: fstat of the pidfd of {name}: {e}"))
     }
 
     /// Compare every present process, and each of its threads, with the
@@ -1119,11 +1278,12 @@ impl World {
         self.check().map_err(|e| self.located(e))?;
         let c = self.compared;
         Ok(format!(
-            "{} steps; compared {} NScaba lines, {} pidfd CABAs, {} other values, \
-             from {} namespaces",
+            "{} steps; compared {} NScaba lines, {} pidfd CABAs ({} with caba_ino), \
+             {} other values, from {} namespaces",
             self.steps.len() - 1,
             c.nscaba,
             c.pidfd,
+            c.ino,
             c.other,
             self.m.ns.len()
         ))

@@ -24,6 +24,7 @@ impl Builder {
                 level: 0,
                 ns: INIT_NS,
                 start: 0,
+                present: true,
             }],
             entries: vec![],
             ns: vec![Ns {
@@ -53,6 +54,7 @@ impl Builder {
             level,
             ns,
             start: key as u64,
+            present: true,
         });
         self.entries.push(Entry {
             list: caba,
@@ -64,6 +66,38 @@ impl Builder {
     fn proc(&mut self, caba: usize) -> usize {
         let ns = self.procs[caba - 1].ns;
         self.proc_in(caba, ns)
+    }
+
+    /// Release `x` as v7's release_task() does, stopped after moving the
+    /// first `moved` of its CABA-descendants to its ->caba: its tgid pid is
+    /// gone (so are its tgid, namespace and start time, as far as the
+    /// module can tell), it stays on its CABA's list with ->caba set.
+    fn release(&mut self, x: usize, moved: usize) {
+        let to = self.get(x).caba;
+        let mut n = 0;
+        for e in self.entries.iter_mut() {
+            if e.list == x && n < moved {
+                e.list = to;
+                n += 1;
+            }
+        }
+        assert_eq!(n, moved, "{x} has fewer than {moved} descendants");
+        for p in self.procs.iter_mut() {
+            if self
+                .entries
+                .iter()
+                .any(|e| e.member == p.key && e.list == to)
+                && p.caba == x
+            {
+                p.caba = to;
+            }
+        }
+        let p = self.get(x);
+        *p = Proc {
+            key: x,
+            caba: p.caba,
+            ..Proc::default()
+        };
     }
 
     fn get(&mut self, key: usize) -> &mut Proc {
@@ -620,4 +654,221 @@ fn mutant_foreign_ns_uses_an_older_container() {
             ..
         }
     ));
+}
+
+// The v7 release: releasing nodes (released, tgid pid detached, still
+// linked while release_task() moves their descendants in chunks).
+
+/// init -> A -> X -> {D1..D5}, D5 -> E; X released with 2 of its 5
+/// descendants (D1, D2) moved to A so far. Returns A, X, D5 (still on
+/// X's list) and E.
+fn releasing() -> (Builder, [usize; 4]) {
+    let mut b = Builder::new();
+    let init = b.proc(ROOT);
+    let a = b.proc(init);
+    let x = b.proc(a);
+    let mut d5 = 0;
+    for _ in 0..5 {
+        d5 = b.proc(x);
+    }
+    let e = b.proc(d5);
+    b.assert_valid();
+    b.release(x, 2);
+    assert_eq!(b.get(d5).caba, x);
+    (b, [a, x, d5, e])
+}
+
+#[test]
+fn releasing_node_is_valid() {
+    let (b, [a, x, _, _]) = releasing();
+    let s = b.assert_valid();
+    // 9 present (init_task, init, A, D1..D5, E), 1 releasing; entries:
+    // 8 present less init_task, and X on A's list.
+    assert_eq!((s.processes, s.releasing, s.entries), (9, 1, 9));
+    let moved = b.procs.iter().filter(|p| p.caba == a).count();
+    let left = b.procs.iter().filter(|p| p.caba == x).count();
+    assert_eq!((moved, left), (3, 3), "X itself and 2 moved; 3 left");
+}
+
+#[test]
+fn releasing_chain_is_valid() {
+    // X's CABA A is released too while X's walk runs: D under X under A,
+    // each releasing, the effective CABA of the Ds is init.
+    let (mut b, [a, _, _, _]) = releasing();
+    b.release(a, 0);
+    let s = b.assert_valid();
+    assert_eq!(s.releasing, 2);
+}
+
+#[test]
+fn releasing_node_on_a_releasing_list_is_valid() {
+    // D5 is released while still on the list of releasing X.
+    let (mut b, [_, _, d1, _]) = releasing();
+    b.release(d1, 0);
+    let s = b.assert_valid();
+    assert_eq!(s.releasing, 2);
+}
+
+#[test]
+fn i2_releasing_node_with_an_empty_list() {
+    let (mut b, [a, x, _, _]) = releasing();
+    // The walk moved everything but left X linked.
+    for e in b.entries.iter_mut().filter(|e| e.list == x) {
+        e.list = a;
+    }
+    for p in b.procs.iter_mut().filter(|p| p.caba == x) {
+        p.caba = a;
+    }
+    let v = b.assert_rejected("I2");
+    assert!(
+        v.iter()
+            .any(|v| v.node == x && v.tgid == 0 && v.kind == Kind::ReleasingEmpty),
+        "{v:?}"
+    );
+    assert_eq!(v.len(), 1, "nothing else is wrong: {v:?}");
+    let text = v[0].to_string();
+    assert!(
+        text.starts_with(&format!("I2 releasing node {x:#x}: ")),
+        "{text}"
+    );
+}
+
+#[test]
+fn i2_releasing_node_not_on_its_cabas_list() {
+    let (mut b, [a, x, _, _]) = releasing();
+    b.entries.retain(|e| !(e.member == x && e.list == a));
+    let v = b.assert_rejected("I2");
+    assert!(
+        v.iter()
+            .any(|v| v.node == x && v.kind == Kind::ReleasingNotListed { caba: a, times: 0 }),
+        "{v:?}"
+    );
+    assert!(invariants_of(&v).contains(&"I6"), "one entry short: {v:?}");
+}
+
+#[test]
+fn i2_releasing_node_without_caba() {
+    let (mut b, [a, x, d1, _]) = releasing();
+    b.get(x).caba = 0;
+    b.entries.retain(|e| !(e.member == x && e.list == a));
+    let v = b.assert_rejected("I2");
+    assert!(
+        v.iter()
+            .any(|v| v.node == x && v.kind == Kind::ReleasingNoCaba),
+        "{v:?}"
+    );
+    // And the processes left on X's list have lost their CABA (I1).
+    assert!(
+        v.iter()
+            .any(|v| v.tgid == d1 as i32 && v.kind == Kind::CabaNotPresent { caba: x }),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn i1_effective_caba_released() {
+    // X's CABA A finished its own release and is gone (unlinked, ->caba
+    // NULL, freed), but X still points at it: X's descendants lead to a
+    // released process.
+    let (mut b, [a, x, d1, _]) = releasing();
+    b.procs.retain(|p| p.key != a);
+    b.entries.retain(|e| e.member != a && e.list != a);
+    let v = b.assert_rejected("I1");
+    assert!(
+        v.iter()
+            .any(|v| v.tgid == d1 as i32 && v.kind == Kind::CabaNotPresent { caba: a }),
+        "{v:?}"
+    );
+    assert!(
+        v.iter()
+            .any(|v| v.node == x
+                && matches!(v.kind, Kind::ReleasingNotListed { caba, .. } if caba == a)),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn i1_present_process_whose_stored_caba_is_gone() {
+    // A process left behind by the walk: its ->caba is a node that is
+    // neither present nor releasing.
+    let (mut b, [_, x, d1, _]) = releasing();
+    b.get(d1).caba = 4242;
+    b.entries.retain(|e| !(e.member == d1 && e.list == x));
+    b.entries.push(Entry {
+        list: 4242,
+        member: d1,
+    });
+    let v = b.assert_rejected("I1");
+    assert!(v
+        .iter()
+        .any(|v| v.tgid == d1 as i32 && v.kind == Kind::CabaNotPresent { caba: 4242 }));
+}
+
+#[test]
+fn i3_loop_through_releasing_nodes() {
+    let (mut b, [a, x, _, _]) = releasing();
+    b.release(a, 0);
+    // A's ->caba now points at X: A -> X -> A, neither reaches init_task.
+    let init = b.get(a).caba;
+    b.get(a).caba = x;
+    for e in b
+        .entries
+        .iter_mut()
+        .filter(|e| e.member == a && e.list == init)
+    {
+        e.list = x;
+    }
+    let v = b.assert_rejected("I3");
+    assert!(v
+        .iter()
+        .any(|v| matches!(v.kind, Kind::Cycle { len: 2, .. }) && [a, x].contains(&v.node)));
+}
+
+#[test]
+fn i7_checked_through_a_releasing_node() {
+    // D5's stored ->caba is the releasing X, whose start time is unknown;
+    // its effective CABA A started after it.
+    let (mut b, [a, _, d1, _]) = releasing();
+    b.get(a).start = 1000;
+    let v = b.assert_rejected("I7");
+    assert!(v.iter().any(|v| v.tgid == d1 as i32
+        && matches!(v.kind, Kind::StartedLater { caba_tgid, .. } if caba_tgid == a as i32)));
+}
+
+#[test]
+fn i4_checked_through_a_releasing_node() {
+    // A in a namespace that the processes under X do not live below.
+    let (mut b, [a, _, d1, _]) = releasing();
+    let ns1 = b.ns(INIT_NS);
+    b.get(a).ns = ns1;
+    b.get(a).level = 1;
+    let v = b.assert_rejected("I4");
+    assert!(v.iter().any(|v| v.tgid == d1 as i32));
+}
+
+#[test]
+fn i6_counts_releasing_nodes() {
+    let (mut b, [_, x, d1, _]) = releasing();
+    // D5 listed twice, on X's list: one entry too many.
+    b.entries.push(Entry {
+        list: x,
+        member: d1,
+    });
+    let v = b.assert_rejected("I6");
+    assert!(v.iter().any(|v| v.kind
+        == Kind::Count {
+            entries: 10,
+            processes: 9
+        }));
+}
+
+#[test]
+fn mutants_leave_releasing_nodes_alone() {
+    for m in [Mutant::TwoLists, Mutant::Cycle, Mutant::ForeignNs] {
+        let (mut b, [_, x, _, _]) = releasing();
+        let inj = b.inject(m).unwrap();
+        assert!(inj.tgid != 0 && inj.other != 0, "{m:?}: {inj}");
+        let v = b.assert_rejected(m.invariant());
+        assert!(v.iter().all(|v| v.node != x), "{m:?}: {v:?}");
+    }
 }
