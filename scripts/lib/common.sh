@@ -31,6 +31,13 @@ CABA_B4_VERSION=0.16.0                    # b4 from PyPI
 CABA_SPARSE_TARBALL=sparse_0.6.5~rc1.orig.tar.gz
 CABA_SPARSE_SHA256=3ac8855ec7f3ab92f325be0f64347ccc2b10f8b4d7c2906783ee8e2bdab3f0de
 
+# CRIU (scripts/criu): Debian unstable's criu source package, of which only the
+# .dsc and the upstream (orig) tarball are used; the Debian tarball is not needed
+# (we build upstream CRIU as Debian ships it, with criu/*.patch on top).
+CABA_CRIU_PKG_VERSION=4.2.1-1
+CABA_CRIU_ORIG=criu_4.2.1.orig.tar.xz
+CABA_CRIU_ORIG_SHA256=29ec0ee09e296479fe7048c80980e8ef1d0684d0b0204c2b101dfea19f6725b9
+
 CABA_LOGS=$CABA_CACHE/logs
 CABA_CARGO_ROOT=$CABA_CACHE/cargo     # where bindgen-cli is installed
 CABA_DEBS=$CABA_CACHE/debs            # the downloaded linux-source .deb
