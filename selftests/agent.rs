@@ -217,14 +217,13 @@ fn reap_all(stagger_us: &str, pids: &[&str]) -> Result<String, String> {
         .map(|p| p.parse().map_err(|_| format!("bad pid '{p}'")))
         .collect::<Result<_, String>>()?;
     let (first, rest) = pids.split_first().ok_or("no pid")?;
-    // Each waitpid() at nice 19, so that the racing readers (nice 0) take
-    // the CPU from the release between its chunks and read meanwhile.
+    // Each waitpid() runs at nice 19 (set by its thread beforehand), so
+    // that the racing readers (nice 0) take the CPU from the release
+    // between its chunks and read meanwhile.
     let timed = |pid: i32| -> Result<String, String> {
-        let _ = sys::thread_nice(19);
         let start = sys::monotonic_ns();
         let r = sys::wait_exit(pid).map_err(|e| format!("waitpid({pid}): {e}"));
         let end = sys::monotonic_ns();
-        let _ = sys::thread_nice(0);
         r.map(|_| format!("{pid}:{start}:{end}"))
     };
     // 0 until this thread is about to wait: then the time it started.
@@ -251,6 +250,7 @@ fn reap_all(stagger_us: &str, pids: &[&str]) -> Result<String, String> {
                     std::hint::spin_loop();
                 }
                 let _ = sys::realtime_thread(false);
+                let _ = sys::thread_nice(19);
                 timed(pid)
             })
         })
@@ -258,8 +258,14 @@ fn reap_all(stagger_us: &str, pids: &[&str]) -> Result<String, String> {
     while ready.load(Ordering::SeqCst) < rest.len() as u64 {
         std::thread::yield_now();
     }
+    // Lowered before the others are let go: a thread lowered to nice 19 may
+    // wait a while for the CPU, and that wait must not let the later
+    // releases start first.
+    let _ = sys::thread_nice(19);
+    std::thread::yield_now();
     go.store(sys::monotonic_ns(), Ordering::SeqCst);
     let mut out = vec![timed(*first)];
+    let _ = sys::thread_nice(0);
     for t in others {
         out.push(
             t.join()

@@ -1579,15 +1579,21 @@ fn big_release(two: bool) -> TestResult {
     for (i, k) in kids.iter().enumerate() {
         all_show(k, &n_cols, n_ino, &format!("{} reaped", released[i]))?;
     }
-    let us = |ns: u64| ns.saturating_sub(spans[0].0) / 1000;
+    let t0 = spans.iter().map(|&(s, _)| s).min().unwrap_or(0);
+    let us = |ns: u64| (ns - t0) / 1000;
     let reaps: Vec<String> = released
         .iter()
         .zip(&spans)
         .map(|(r, &(s, e))| format!("{r} from {} to {} us", us(s), us(e)))
         .collect();
     let overlap = match spans[..] {
-        [(_, x_end), (a_start, _), ..] if a_start < x_end => ", A's began before X's ended",
-        [_, _, ..] => ", A's began after X's ended",
+        [(x_start, x_end), (a_start, a_end), ..] if a_start < x_end && x_start < a_end => {
+            ", the two overlapped"
+        }
+        [(x_start, _), (a_start, _), ..] if a_start < x_start => {
+            ", the two did not overlap (A's came first)"
+        }
+        [_, _, ..] => ", the two did not overlap",
         _ => "",
     };
     Ok(format!(
