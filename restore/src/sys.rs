@@ -158,7 +158,8 @@ pub fn pidfd_kill(fd: &OwnedFd, sig: i32) -> Result<()> {
     .map(|_| ())
 }
 
-/// struct pidfd_info as of PIDFD_INFO_SIZE_VER4 (96 bytes, with CABA).
+/// struct pidfd_info as of PIDFD_INFO_SIZE_VER4 (104 bytes, with the CABA
+/// and its pidfs inode number).
 #[repr(C)]
 #[derive(Default, Debug, Clone, Copy)]
 pub struct PidfdInfo {
@@ -181,9 +182,12 @@ pub struct PidfdInfo {
     pub coredump_code: u32,
     pub coredump_pad: u32,
     pub supported_mask: u64,
+    pub caba_ino: u64,
     pub caba: u32,
     pub caba_pad: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<PidfdInfo>() == 104);
 
 pub const PIDFD_INFO_SUPPORTED_MASK: u64 = 1 << 5;
 pub const PIDFD_INFO_CABA: u64 = 1 << 8;
