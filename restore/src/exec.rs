@@ -623,16 +623,34 @@ pub fn cannot_run_here(plan: &Plan) -> Option<String> {
     })
 }
 
-/// Allow as many open files as the hard limit does: the restorer holds a
-/// channel and a pidfd for every process it makes.
+/// Allow as many open files as the system does (fs.nr_open) where the
+/// restorer may raise its hard limit (CAP_SYS_RESOURCE), else as many as
+/// the hard limit does: the restorer holds a channel and a pidfd for every
+/// process it makes, and trees of thousands of processes pass the usual
+/// hard limit of 4,096.
 pub fn raise_fd_limit() {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::rlim_t>().ok());
     // SAFETY: getrlimit/setrlimit on a local struct.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return;
+        }
+        if let Some(n) = nr_open.filter(|&n| n > r.rlim_max) {
+            let all = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &all) == 0 {
+                return;
+            }
+        }
+        if r.rlim_cur < r.rlim_max {
             r.rlim_cur = r.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &r);
         }
